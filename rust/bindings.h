@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Everything dm-remap's Rust code calls in C: bindgen turns the allowlisted parts of
+ * these headers into rust/bindings_generated.rs (see Kbuild).
+ */
+#include <linux/bio.h>
+#include <linux/blk_types.h>
+#include <linux/blkdev.h>
+#include <linux/device-mapper.h>
+
+#include "helpers.h"
+
+/*
+ * Macros with casts that bindgen cannot evaluate, exposed as typed constants
+ * (the same trick as the kernel's own rust/bindings/bindings_helper.h).
+ */
+const blk_opf_t DMR_REQ_OP_MASK = REQ_OP_MASK;
+const blk_opf_t DMR_REQ_PREFLUSH = REQ_PREFLUSH;
+const blk_opf_t DMR_REQ_FUA = REQ_FUA;
+const blk_opf_t DMR_REQ_NOWAIT = REQ_NOWAIT;
+const blk_opf_t DMR_REQ_OP_READ = REQ_OP_READ;
+const blk_opf_t DMR_REQ_OP_WRITE = REQ_OP_WRITE;
+const blk_opf_t DMR_REQ_OP_FLUSH = REQ_OP_FLUSH;
+const blk_opf_t DMR_REQ_OP_DISCARD = REQ_OP_DISCARD;
+const blk_opf_t DMR_REQ_OP_SECURE_ERASE = REQ_OP_SECURE_ERASE;
+const blk_opf_t DMR_REQ_OP_WRITE_ZEROES = REQ_OP_WRITE_ZEROES;
+const blk_status_t DMR_BLK_STS_OK = BLK_STS_OK;
+const blk_status_t DMR_BLK_STS_IOERR = BLK_STS_IOERR;
+const blk_status_t DMR_BLK_STS_NOSPC = BLK_STS_NOSPC;

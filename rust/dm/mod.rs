@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe wrappers over the kernel's device-mapper target API (`include/linux/device-mapper.h`).
+//!
+//! The `kernel` crate has no device-mapper support, so this module provides what a
+//! bio-based target needs: [`Registration`] of a target type, the [`Operations`] trait a
+//! target implements, constructor access through [`TargetCtx`], open devices as [`DmDev`],
+//! and the [`Bio`] being mapped. All FFI and `unsafe` of the target live here.
+//!
+//! Ownership: the constructor returns the target state as `Pin<KBox<T>>`; it is stored in
+//! `ti->private` and dropped by the destructor. Every callback borrows it for the duration
+//! of the call, which device-mapper guarantees ends before the destructor runs.
+
+// Parts of this API are provided for targets to use and are not all used by `remap` yet.
+#![allow(dead_code)]
+
+mod bio;
+mod device;
+mod result;
+mod target;
+
+// Re-exported as the API targets use; `remap` does not use every item yet.
+#[allow(unused_imports)]
+pub(crate) use bio::{Bio, BlkStatus, ReqOp, SECTOR_SHIFT};
+pub(crate) use device::{DeviceIter, DmDev, QueueLimits};
+pub(crate) use result::ResultBuf;
+#[allow(unused_imports)]
+pub(crate) use target::{
+    CtrError, EndIoResult, MapResult, MessageError, Operations, Registration, StatusType,
+    TargetCtx, TargetHandle, FEATURE_NOWAIT,
+};

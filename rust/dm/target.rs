@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Target type registration and the callbacks device-mapper calls into a target.
+
+use super::{Bio, BlkStatus, DeviceIter, DmDev, QueueLimits, ResultBuf};
+use crate::bindings;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::ptr::NonNull;
+use kernel::error::{to_result, VTABLE_DEFAULT_ERROR};
+use kernel::prelude::*;
+use kernel::types::{ForeignOwnable, Opaque};
+
+/// The target supports `REQ_NOWAIT` bios: its `map` never sleeps.
+pub(crate) const FEATURE_NOWAIT: u64 = bindings::DM_TARGET_NOWAIT as u64;
+
+/// Alignment device-mapper gives per-bio data (it sits in front of the bio, which is
+/// 8-byte aligned, and dm rounds nothing up for us).
+const PER_IO_ALIGN: usize = 8;
+
+/// What `map` did with a bio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MapResult {
+    /// The bio was redirected with [`Bio::set_dev`]; device-mapper submits it.
+    Remapped,
+    /// The target took the bio and will submit or complete it itself.
+    Submitted,
+    /// Fail the bio with an I/O error.
+    Kill,
+    /// Push the bio back to be mapped again later (e.g. a `REQ_NOWAIT` bio that would block).
+    Requeue,
+    /// Like [`MapResult::Requeue`], after a delay.
+    DelayRequeue,
+}
+
+impl MapResult {
+    fn to_c(self) -> c_int {
+        (match self {
+            Self::Remapped => bindings::DM_MAPIO_REMAPPED,
+            Self::Submitted => bindings::DM_MAPIO_SUBMITTED,
+            Self::Kill => bindings::DM_MAPIO_KILL,
+            Self::Requeue => bindings::DM_MAPIO_REQUEUE,
+            Self::DelayRequeue => bindings::DM_MAPIO_DELAY_REQUEUE,
+        }) as c_int
+    }
+}
+
+/// What `end_io` decided about a completed bio.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndIoResult {
+    /// Complete the bio with the (possibly changed) status.
+    Done,
+    /// The target keeps the bio and completes it later itself (`DM_ENDIO_INCOMPLETE`).
+    Incomplete,
+    /// Map the bio again.
+    Requeue,
+    /// Map the bio again after a delay.
+    DelayRequeue,
+}
+
+impl EndIoResult {
+    fn to_c(self) -> c_int {
+        (match self {
+            Self::Done => bindings::DM_ENDIO_DONE,
+            Self::Incomplete => bindings::DM_ENDIO_INCOMPLETE,
+            Self::Requeue => bindings::DM_ENDIO_REQUEUE,
+            Self::DelayRequeue => bindings::DM_ENDIO_DELAY_REQUEUE,
+        }) as c_int
+    }
+}
+
+/// Which status `dmsetup` asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StatusType {
+    /// `dmsetup status`: the target's state.
+    Info,
+    /// `dmsetup table`: a table line that recreates the target.
+    Table,
+    /// IMA measurement: `key=value,...;`.
+    Ima,
+}
+
+/// Why a constructor failed: an errno and the message device-mapper logs (`ti->error`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CtrError {
+    /// Returned to userspace.
+    pub(crate) errno: Error,
+    /// Logged by device-mapper as the reason.
+    pub(crate) message: &'static CStr,
+}
+
+impl CtrError {
+    /// A constructor error with `errno` and `message`.
+    pub(crate) fn new(errno: Error, message: &'static CStr) -> Self {
+        Self { errno, message }
+    }
+
+    /// An `-EINVAL` constructor error.
+    pub(crate) fn invalid(message: &'static CStr) -> Self {
+        Self::new(EINVAL, message)
+    }
+}
+
+/// Why a message was refused: an errno for userspace and a reason logged to the kernel log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MessageError {
+    /// Returned to userspace.
+    pub(crate) errno: Error,
+    /// Logged as the reason.
+    pub(crate) reason: &'static CStr,
+}
+
+impl MessageError {
+    /// An `-EINVAL` message error.
+    pub(crate) fn invalid(reason: &'static CStr) -> Self {
+        Self {
+            errno: EINVAL,
+            reason,
+        }
+    }
+}
+
+/// Access to a `dm_target` while its constructor runs.
+pub(crate) struct TargetCtx<'a> {
+    ti: NonNull<bindings::dm_target>,
+    _ctr: PhantomData<&'a mut bindings::dm_target>,
+}
+
+impl TargetCtx<'_> {
+    fn ti(&self) -> *mut bindings::dm_target {
+        self.ti.as_ptr()
+    }
+
+    /// First sector of the target in the dm device.
+    pub(crate) fn begin(&self) -> u64 {
+        // SAFETY: `ti` is valid during the constructor.
+        unsafe { (*self.ti()).begin }
+    }
+
+    /// Length of the target in sectors.
+    pub(crate) fn len(&self) -> u64 {
+        // SAFETY: `ti` is valid during the constructor.
+        unsafe { (*self.ti()).len }
+    }
+
+    /// Opens `path` (a device path or `major:minor`) with the table's access mode.
+    pub(crate) fn get_device(&mut self, path: &CStr) -> Result<DmDev> {
+        let mut dev: *mut bindings::dm_dev = core::ptr::null_mut();
+        // SAFETY: `ti` is valid during the constructor, `path` is NUL-terminated, and
+        // `dev` is a valid out-pointer.
+        to_result(unsafe {
+            bindings::dm_get_device(
+                self.ti(),
+                path.as_char_ptr(),
+                bindings::dmr_target_mode(self.ti()),
+                &mut dev,
+            )
+        })?;
+        let dev = NonNull::new(dev).ok_or(ENODEV)?;
+        // SAFETY: `dm_get_device` succeeded on `ti`, so `dev` is an open reference we now
+        // own; `DmDev`s only live in the target state, dropped before `ti` is freed.
+        Ok(unsafe { DmDev::from_raw(self.ti, dev) })
+    }
+
+    /// Number of empty flush bios device-mapper sends per flush (told apart with
+    /// [`Bio::target_bio_nr`]); 0 means flushes are not passed to the target.
+    pub(crate) fn set_num_flush_bios(&mut self, n: u32) {
+        // SAFETY: `ti` is valid and ours to configure during the constructor.
+        unsafe { (*self.ti()).num_flush_bios = n };
+    }
+
+    /// Number of copies of each discard bio the target receives; 0 disables discards.
+    pub(crate) fn set_num_discard_bios(&mut self, n: u32) {
+        // SAFETY: As above.
+        unsafe { (*self.ti()).num_discard_bios = n };
+    }
+
+    /// Number of copies of each write-zeroes bio; 0 disables write-zeroes.
+    pub(crate) fn set_num_write_zeroes_bios(&mut self, n: u32) {
+        // SAFETY: As above.
+        unsafe { (*self.ti()).num_write_zeroes_bios = n };
+    }
+
+    /// Number of copies of each secure-erase bio; 0 disables secure erase.
+    pub(crate) fn set_num_secure_erase_bios(&mut self, n: u32) {
+        // SAFETY: As above.
+        unsafe { (*self.ti()).num_secure_erase_bios = n };
+    }
+
+    /// A handle to the target for use after construction (events).
+    pub(crate) fn handle(&self) -> TargetHandle {
+        TargetHandle(self.ti)
+    }
+}
+
+/// A reference to the `dm_target` kept in the target state, to raise events.
+///
+/// # Invariants
+///
+/// Points to the target whose state holds this handle; valid while that state exists.
+pub(crate) struct TargetHandle(NonNull<bindings::dm_target>);
+
+// SAFETY: `dm_table_event` may be called from any thread in process context.
+unsafe impl Send for TargetHandle {}
+// SAFETY: As above; the handle itself is immutable.
+unsafe impl Sync for TargetHandle {}
+
+impl TargetHandle {
+    /// Raises a dm event (`dm_table_event`) that `dmsetup wait` and monitors see.
+    ///
+    /// Must be called from process context (it takes a mutex).
+    pub(crate) fn raise_event(&self) {
+        // SAFETY: By the type invariant the target (and its table) is valid.
+        unsafe { bindings::dmr_target_event(self.0.as_ptr()) };
+    }
+}
+
+/// A device-mapper target type.
+///
+/// Optional callbacks are left out of the C `target_type` when not implemented (see
+/// `#[vtable]`). Every method except `new` borrows the state device-mapper keeps in
+/// `ti->private`; `map` and `end_io` run concurrently on many CPUs and in contexts that
+/// may not sleep, so they must not block.
+#[vtable]
+pub(crate) trait Operations: Sized + Send + Sync + 'static {
+    /// The target name in table lines.
+    const NAME: &'static CStr;
+    /// Target version reported by `dmsetup targets`.
+    const VERSION: [u32; 3];
+    /// `DM_TARGET_*` feature flags.
+    const FEATURES: u64;
+
+    /// Data device-mapper keeps in front of every bio for the target (`per_io_data_size`).
+    /// Written with `Default` before `map`, handed to `end_io`; never dropped, hence `Copy`.
+    type PerIo: Default + Copy + Send;
+
+    /// Constructor: parses `args` (the table line after `<start> <len> <name>`).
+    fn new(ctx: &mut TargetCtx<'_>, args: &[&CStr]) -> Result<Pin<KBox<Self>>, CtrError>;
+
+    /// Maps a bio.
+    fn map(&self, bio: &mut Bio, io: &mut Self::PerIo) -> MapResult;
+
+    /// Called when a remapped bio completes; may change `status`.
+    fn end_io(
+        &self,
+        _bio: &mut Bio,
+        _io: &mut Self::PerIo,
+        _status: &mut BlkStatus,
+    ) -> EndIoResult {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Writes the target's status.
+    fn status(&self, _kind: StatusType, _out: &mut ResultBuf<'_>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Handles `dmsetup message`; text written to `out` is returned to userspace.
+    fn message(&self, _args: &[&CStr], _out: &mut ResultBuf<'_>) -> Result<(), MessageError> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called before the device suspends (I/O may still be in flight).
+    fn presuspend(&self) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called after the device suspended (no I/O in flight).
+    fn postsuspend(&self) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called before the device resumes; an error keeps it suspended.
+    fn preresume(&self) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called when the device resumes.
+    fn resume(&self) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Reports every region of every underlying device the target uses.
+    fn iterate_devices(&self, _iter: &mut DeviceIter<'_>) -> c_int {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Adjusts the queue limits of the dm device.
+    fn io_hints(&self, _limits: &mut QueueLimits) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// Borrows the state of target `ti`.
+///
+/// # Safety
+///
+/// `ti` must be a constructed target of type `T` whose destructor has not run, and the
+/// borrow must end before it does (device-mapper guarantees both for its callbacks).
+unsafe fn state<'a, T: Operations>(ti: *mut bindings::dm_target) -> &'a T {
+    // SAFETY: `ti->private` was set by `ctr` from `Pin<KBox<T>>::into_foreign` and is
+    // not reclaimed before `dtr`, which the caller guarantees has not run.
+    let pinned: Pin<&'a T> = unsafe { <Pin<KBox<T>> as ForeignOwnable>::borrow((*ti).private) };
+    pinned.get_ref()
+}
+
+/// The per-bio data of `bio` for target type `T`.
+///
+/// # Safety
+///
+/// `bio` must be a bio device-mapper cloned for a target of type `T`, whose
+/// `per_io_data_size` was set by `ctr`; the data must have been initialised (by
+/// `map_callback`) unless the caller is about to initialise it.
+unsafe fn per_io<T: Operations>(bio: *mut bindings::bio) -> *mut T::PerIo {
+    let size = per_io_size::<T>();
+    if size == 0 {
+        return NonNull::dangling().as_ptr();
+    }
+    // SAFETY: `per_io_data_size` is `size` for this target (set in `ctr`).
+    unsafe { bindings::dm_per_bio_data(bio, size as usize) }.cast()
+}
+
+/// The `per_io_data_size` for target type `T`: the size of `PerIo` rounded up to the
+/// alignment device-mapper guarantees.
+const fn per_io_size<T: Operations>() -> u32 {
+    let size = core::mem::size_of::<T::PerIo>();
+    (size.div_ceil(PER_IO_ALIGN) * PER_IO_ALIGN) as u32
+}
+
+/// The C callbacks of target type `T`.
+struct Adapter<T>(PhantomData<T>);
+
+impl<T: Operations> Adapter<T> {
+    /// # Safety
+    ///
+    /// Called by device-mapper as `ctr` with a valid `ti` and `argc` NUL-terminated strings
+    /// in `argv`.
+    unsafe extern "C" fn ctr(
+        ti: *mut bindings::dm_target,
+        argc: c_uint,
+        argv: *mut *mut c_char,
+    ) -> c_int {
+        const {
+            assert!(core::mem::align_of::<T::PerIo>() <= PER_IO_ALIGN);
+        }
+        let Some(ti_nn) = NonNull::new(ti) else {
+            return EINVAL.to_errno();
+        };
+        let fail = move |e: CtrError| {
+            // SAFETY: `ti` is valid; `ti->error` takes a string that outlives the table
+            // load, which a `'static` string does. dm-core never writes through it.
+            unsafe { (*ti).error = e.message.as_char_ptr().cast_mut() };
+            e.errno.to_errno()
+        };
+        let mut args = KVec::new();
+        for i in 0..argc as usize {
+            // SAFETY: `argv` has `argc` valid entries.
+            let arg = unsafe { *argv.add(i) };
+            // SAFETY: Each entry is a NUL-terminated string valid during the constructor.
+            let arg = unsafe { CStr::from_char_ptr(arg.cast_const().cast()) };
+            if args.push(arg, GFP_KERNEL).is_err() {
+                return fail(CtrError::new(ENOMEM, c"Cannot allocate argument list"));
+            }
+        }
+        // SAFETY: `ti` is valid and ours to configure during the constructor.
+        unsafe { (*ti).per_io_data_size = per_io_size::<T>() };
+        let mut ctx = TargetCtx {
+            ti: ti_nn,
+            _ctr: PhantomData,
+        };
+        match T::new(&mut ctx, &args) {
+            Ok(target) => {
+                // SAFETY: As above; `dtr` reclaims this with `from_foreign`.
+                unsafe { (*ti).private = target.into_foreign() };
+                0
+            }
+            Err(e) => fail(e),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `dtr` on a target `ctr` constructed.
+    unsafe extern "C" fn dtr(ti: *mut bindings::dm_target) {
+        // SAFETY: `private` came from `into_foreign` in `ctr`; no callback borrows it any
+        // more once device-mapper calls the destructor.
+        drop(unsafe { <Pin<KBox<T>> as ForeignOwnable>::from_foreign((*ti).private) });
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `map` with a valid target and bio.
+    unsafe extern "C" fn map(ti: *mut bindings::dm_target, bio: *mut bindings::bio) -> c_int {
+        // SAFETY: The target is constructed and alive during `map`.
+        let this = unsafe { state::<T>(ti) };
+        // SAFETY: The per-bio data of this clone belongs to us; initialise it first.
+        let io = unsafe {
+            let io = per_io::<T>(bio);
+            io.write(T::PerIo::default());
+            &mut *io
+        };
+        // SAFETY: device-mapper hands us the bio exclusively during `map`.
+        let bio = unsafe { Bio::from_raw(bio) };
+        this.map(bio, io).to_c()
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `end_io` for a bio `map` remapped.
+    unsafe extern "C" fn end_io(
+        ti: *mut bindings::dm_target,
+        bio: *mut bindings::bio,
+        error: *mut bindings::blk_status_t,
+    ) -> c_int {
+        // SAFETY: The target is alive while its bios complete.
+        let this = unsafe { state::<T>(ti) };
+        // SAFETY: `map` initialised the per-bio data of this bio.
+        let io = unsafe { &mut *per_io::<T>(bio) };
+        // SAFETY: The completing bio is ours until `end_io` returns.
+        let bio = unsafe { Bio::from_raw(bio) };
+        // SAFETY: `error` points to the bio's status for this call.
+        let mut status = BlkStatus(unsafe { *error });
+        let r = this.end_io(bio, io, &mut status);
+        // SAFETY: As above.
+        unsafe { *error = status.0 };
+        r.to_c()
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `status` with a result buffer of `maxlen` bytes.
+    unsafe extern "C" fn status(
+        ti: *mut bindings::dm_target,
+        kind: bindings::status_type_t,
+        _flags: c_uint,
+        result: *mut c_char,
+        maxlen: c_uint,
+    ) {
+        // SAFETY: The target is alive during `status`.
+        let this = unsafe { state::<T>(ti) };
+        // SAFETY: `result` is writable for `maxlen` bytes during this call.
+        let mut out = unsafe { ResultBuf::from_raw(result.cast(), maxlen) };
+        let kind = match kind {
+            bindings::status_type_t_STATUSTYPE_INFO => StatusType::Info,
+            bindings::status_type_t_STATUSTYPE_TABLE => StatusType::Table,
+            bindings::status_type_t_STATUSTYPE_IMA => StatusType::Ima,
+            _ => return,
+        };
+        this.status(kind, &mut out);
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `message` with `argc` strings and a result buffer.
+    unsafe extern "C" fn message(
+        ti: *mut bindings::dm_target,
+        argc: c_uint,
+        argv: *mut *mut c_char,
+        result: *mut c_char,
+        maxlen: c_uint,
+    ) -> c_int {
+        // SAFETY: The target is alive during `message`.
+        let this = unsafe { state::<T>(ti) };
+        // SAFETY: `result` is writable for `maxlen` bytes during this call.
+        let mut out = unsafe { ResultBuf::from_raw(result.cast(), maxlen) };
+        let mut args = KVec::new();
+        for i in 0..argc as usize {
+            // SAFETY: `argv` has `argc` NUL-terminated strings valid during this call.
+            let arg = unsafe { CStr::from_char_ptr((*argv.add(i)).cast_const().cast()) };
+            if args.push(arg, GFP_KERNEL).is_err() {
+                return ENOMEM.to_errno();
+            }
+        }
+        match this.message(&args, &mut out) {
+            // 1 tells device-mapper that `result` holds a reply.
+            Ok(()) => c_int::from(!out.is_empty()),
+            Err(e) => {
+                pr_warn!(
+                    "{}: message rejected: {}\n",
+                    T::NAME.to_str().unwrap_or("?"),
+                    e.reason.to_str().unwrap_or("?")
+                );
+                e.errno.to_errno()
+            }
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `presuspend` on a live target.
+    unsafe extern "C" fn presuspend(ti: *mut bindings::dm_target) {
+        // SAFETY: The target is alive.
+        unsafe { state::<T>(ti) }.presuspend();
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `postsuspend` on a live target.
+    unsafe extern "C" fn postsuspend(ti: *mut bindings::dm_target) {
+        // SAFETY: The target is alive.
+        unsafe { state::<T>(ti) }.postsuspend();
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `preresume` on a live target.
+    unsafe extern "C" fn preresume(ti: *mut bindings::dm_target) -> c_int {
+        // SAFETY: The target is alive.
+        match unsafe { state::<T>(ti) }.preresume() {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `resume` on a live target.
+    unsafe extern "C" fn resume(ti: *mut bindings::dm_target) {
+        // SAFETY: The target is alive.
+        unsafe { state::<T>(ti) }.resume();
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `iterate_devices` with a valid callout.
+    unsafe extern "C" fn iterate_devices(
+        ti: *mut bindings::dm_target,
+        callout: bindings::iterate_devices_callout_fn,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: The target is alive.
+        let this = unsafe { state::<T>(ti) };
+        // SAFETY: The arguments are those of this `iterate_devices` call.
+        let mut iter = unsafe { DeviceIter::new(ti, callout, data) };
+        this.iterate_devices(&mut iter)
+    }
+
+    /// # Safety
+    ///
+    /// Called by device-mapper as `io_hints` with valid limits.
+    unsafe extern "C" fn io_hints(
+        ti: *mut bindings::dm_target,
+        limits: *mut bindings::queue_limits,
+    ) {
+        // SAFETY: The target is alive.
+        let this = unsafe { state::<T>(ti) };
+        // SAFETY: `limits` is ours to modify during this call.
+        this.io_hints(unsafe { QueueLimits::from_raw(limits) });
+    }
+
+    fn target_type(module: &'static ThisModule) -> bindings::target_type {
+        // SAFETY: `target_type` is a C struct of integers, pointers and optional function
+        // pointers, for all of which zero is a valid value (null / `None`).
+        let mut tt: bindings::target_type = unsafe { core::mem::zeroed() };
+        tt.name = T::NAME.as_char_ptr();
+        tt.module = module.as_ptr().cast();
+        tt.version = T::VERSION;
+        tt.features = T::FEATURES;
+        tt.ctr = Some(Self::ctr);
+        tt.dtr = Some(Self::dtr);
+        tt.map = Some(Self::map);
+        if T::HAS_END_IO {
+            tt.end_io = Some(Self::end_io);
+        }
+        if T::HAS_STATUS {
+            tt.status = Some(Self::status);
+        }
+        if T::HAS_MESSAGE {
+            tt.message = Some(Self::message);
+        }
+        if T::HAS_PRESUSPEND {
+            tt.presuspend = Some(Self::presuspend);
+        }
+        if T::HAS_POSTSUSPEND {
+            tt.postsuspend = Some(Self::postsuspend);
+        }
+        if T::HAS_PRERESUME {
+            tt.preresume = Some(Self::preresume);
+        }
+        if T::HAS_RESUME {
+            tt.resume = Some(Self::resume);
+        }
+        if T::HAS_ITERATE_DEVICES {
+            tt.iterate_devices = Some(Self::iterate_devices);
+        }
+        if T::HAS_IO_HINTS {
+            tt.io_hints = Some(Self::io_hints);
+        }
+        tt
+    }
+}
+
+/// A registered target type, unregistered when dropped.
+///
+/// # Invariants
+///
+/// `tt` is registered with device-mapper from initialisation until drop; it is pinned
+/// because device-mapper links it into its list of target types.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Registration<T: Operations> {
+    #[pin]
+    tt: Opaque<bindings::target_type>,
+    _target: PhantomData<T>,
+}
+
+// SAFETY: device-mapper synchronises all access to a registered target type itself.
+unsafe impl<T: Operations> Send for Registration<T> {}
+// SAFETY: `Registration` has no `&self` methods that touch the target type.
+unsafe impl<T: Operations> Sync for Registration<T> {}
+
+impl<T: Operations> Registration<T> {
+    /// Registers target type `T`, owned by `module`.
+    pub(crate) fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            tt <- Opaque::try_ffi_init(move |slot: *mut bindings::target_type| {
+                // SAFETY: `slot` is valid for writes and pinned for the lifetime of `Self`.
+                unsafe { slot.write(Adapter::<T>::target_type(module)) };
+                // SAFETY: `slot` is an initialised, pinned target type; it stays registered
+                // until `drop` unregisters it (type invariant).
+                to_result(unsafe { bindings::dm_register_target(slot) })
+            }),
+            _target: PhantomData,
+        })
+    }
+}
+
+#[pinned_drop]
+impl<T: Operations> PinnedDrop for Registration<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: By the type invariant `tt` is registered. The module cannot be unloaded
+        // (and so this cannot run) while a table uses the target: dm holds a module
+        // reference for every target instance.
+        unsafe { bindings::dm_unregister_target(self.tt.get()) };
+    }
+}

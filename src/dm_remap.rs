@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! dm-remap: a device-mapper target that keeps a degrading disk usable by redirecting
+//! failing blocks of a main device to a spare device.
+//!
+//! Crate layout: `rust/` holds the safe wrappers over C APIs the `kernel` crate lacks
+//! (device-mapper, bio) with all FFI; `src/logic/` holds pure `core`-only logic shared
+//! with the userspace tests; `src/target.rs` is the target itself.
+
+#[path = "../rust/bindings.rs"]
+mod bindings;
+#[path = "../rust/dm/mod.rs"]
+mod dm;
+// The pure-logic files are also the public API of the userspace crate, hence `pub`
+// items that are unreachable from outside this module.
+#[allow(unreachable_pub)]
+mod logic;
+mod target;
+
+use kernel::prelude::*;
+
+module! {
+    type: DmRemapModule,
+    name: "dm_remap",
+    authors: ["dm-remap developers"],
+    description: "device-mapper target that remaps failing blocks to a spare device",
+    license: "GPL v2",
+}
+
+/// The module: registers the `remap` target type for as long as it is loaded.
+#[pin_data]
+struct DmRemapModule {
+    #[pin]
+    target: dm::Registration<target::RemapTarget>,
+}
+
+impl kernel::InPlaceModule for DmRemapModule {
+    fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            target <- dm::Registration::new(module),
+        })
+    }
+}

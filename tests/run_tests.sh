@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The whole test suite: builds what is needed, runs the userspace unit tests, the static
+# checks and the VM tests, prints one line per test and `N passed, M failed` last.
+# Exits non-zero on any failure.
+#
+#   tests/run_tests.sh              everything
+#   tests/run_tests.sh --vm [FILTER]    only the VM tests (whose name contains FILTER)
+#   tests/run_tests.sh --unit        only the userspace tests and make check
+set -uo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+. "$ROOT/scripts/lib.sh"
+cd "$ROOT"
+
+run_unit=1
+run_vm=1
+filter=""
+case "${1:-}" in
+--vm) run_unit=0; filter=${2:-} ;;
+--unit) run_vm=0 ;;
+"") ;;
+*) die "usage: tests/run_tests.sh [--vm [FILTER] | --unit]" ;;
+esac
+
+passed=0
+failed=0
+failures=()
+record() { # PASS|FAIL name
+	if [ "$1" = PASS ]; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		failures+=("$2")
+	fi
+	printf '%-4s %s\n' "$1" "$2"
+}
+finish() {
+	if [ ${#failures[@]} -gt 0 ]; then
+		echo "failed: ${failures[*]}"
+	fi
+	echo "$passed passed, $failed failed"
+	[ "$failed" = 0 ]
+	exit $?
+}
+logs=$(mktemp -d "${TMPDIR:-/tmp}/dmr-tests.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+
+# A build step is not a test, but its failure fails the run (and stops it).
+build_step() { # name command...
+	local name=$1
+	shift
+	log "$name"
+	if ! "$@" >"$logs/$name.log" 2>&1; then
+		tail -n 40 "$logs/$name.log"
+		record FAIL "build:$name"
+		finish
+	fi
+}
+
+start=$(date +%s)
+# Progress lines carry the seconds since the start.
+log() { printf '[run_tests +%ss] %s\n' "$(($(date +%s) - start))" "$*" >&2; }
+build_step setup "$ROOT/scripts/setup"
+if [ "$run_vm" = 1 ] || [ "$run_unit" = 1 ]; then
+	build_step kernel "$ROOT/scripts/build-kernel"
+	build_step module make -C "$ROOT" modules
+fi
+
+if [ "$run_unit" = 1 ]; then
+	log "userspace unit tests (cargo test)"
+	cargo test --color never --no-fail-fast >"$logs/cargo.log" 2>&1
+	cargo_rc=$?
+	n=0
+	while read -r name status; do
+		n=$((n + 1))
+		[ "$status" = ok ] && record PASS "unit:$name" || record FAIL "unit:$name"
+	done < <(sed -n 's/^test \([^ ]*\) \.\.\. \(ok\|FAILED\)$/\1 \2/p' "$logs/cargo.log")
+	if [ "$cargo_rc" != 0 ] || [ "$n" = 0 ]; then
+		tail -n 40 "$logs/cargo.log"
+		[ "$cargo_rc" != 0 ] && record FAIL "unit:cargo-test"
+	fi
+
+	log "static checks (make check)"
+	if make -C "$ROOT" check >"$logs/check.log" 2>&1; then
+		record PASS "check:rustfmt-clippy"
+	else
+		tail -n 40 "$logs/check.log"
+		record FAIL "check:rustfmt-clippy"
+	fi
+fi
+
+if [ "$run_vm" = 1 ]; then
+	log "VM tests"
+	"$ROOT/scripts/vm-run" --no-build "$ROOT/tests/vm/suite.sh" "$filter" | tee "$logs/vm.log"
+	vm_rc=${PIPESTATUS[0]}
+	n=0
+	while read -r status name; do
+		n=$((n + 1))
+		record "$status" "vm:$name"
+	done < <(sed -n 's/^RESULT \(PASS\|FAIL\) \([^ ]*\).*$/\1 \2/p' "$logs/vm.log")
+	if [ "$vm_rc" != 0 ] || [ "$n" = 0 ]; then
+		record FAIL "vm:suite (vm-run exit $vm_rc, $n results)"
+	fi
+fi
+
+log "finished in $(($(date +%s) - start)) s"
+finish

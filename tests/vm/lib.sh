@@ -1,0 +1,93 @@
+# shellcheck shell=sh
+# Helpers for the tests that run inside the VM (busybox sh). Sourced by suite.sh and by
+# every test; a test runs with `set -e`, so any failing command fails it.
+
+DMR_MODULE=${DMR_MODULE:-/lib/modules/dm-remap.ko}
+DMR_EXTRA_MODULES=${DMR_EXTRA_MODULES:-/lib/modules/extra}
+export DM_DISABLE_UDEV=1
+
+# Patterns in the kernel log that fail any test.
+KERNEL_BAD='BUG|Oops|WARNING|Call Trace|KASAN|UBSAN|panicked'
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# Prints a subtest result; the host counts these lines.
+result() { # PASS|FAIL name [reason]
+	echo "RESULT $1 $2${3:+ ($3)}"
+}
+
+load_module() {
+	grep -q '^dm_remap ' /proc/modules || insmod "$DMR_MODULE"
+}
+
+# make_disk NAME MIB: a loop device over a sparse file in /tmp; prints its path.
+make_disk() {
+	dd if=/dev/zero of="/tmp/dmr-$1.img" bs=1M count=0 seek="$2" 2>/dev/null
+	_dev=$(losetup -f)
+	losetup "$_dev" "/tmp/dmr-$1.img"
+	echo "$_dev"
+}
+
+# major:minor of a block device, the form dmsetup table prints.
+devno() {
+	cat "/sys/block/$(basename "$1")/dev"
+}
+
+# Size of a block device in 512-byte sectors.
+sectors() {
+	blockdev --getsz "$1"
+}
+
+# expect_fail CMD...: CMD must fail.
+expect_fail() {
+	if "$@" >/tmp/dmr-expect.out 2>&1; then
+		cat /tmp/dmr-expect.out
+		fail "expected to fail: $*"
+	fi
+}
+
+# random_file PATH BLOCKS: BLOCKS random 4 KiB blocks (distinct with overwhelming probability).
+random_file() {
+	dd if=/dev/urandom of="$1" bs=4096 count="$2" 2>/dev/null
+}
+
+# same_bytes FILE_OR_DEV SKIP_BLOCKS EXPECTED_FILE: the region of FILE_OR_DEV starting at
+# 4 KiB block SKIP_BLOCKS holds exactly EXPECTED_FILE.
+same_bytes() {
+	_n=$(($(wc -c <"$3") / 4096))
+	dd if="$1" of=/tmp/dmr-got bs=4096 skip="$2" count="$_n" iflag=direct 2>/dev/null
+	cmp /tmp/dmr-got "$3" || fail "$1 at block $2 differs from $3"
+}
+
+# klog_mark, then klog_since: the kernel log lines written after the mark. Tests use this
+# instead of `dmesg -c`, which would hide problems from the suite's kernel-log check.
+klog_mark() {
+	_klog_mark=$(dmesg | wc -l)
+}
+klog_since() {
+	dmesg | tail -n +$((_klog_mark + 1))
+}
+
+# Removes every dm device, loop device and the module, so the next test starts clean.
+cleanup_all() {
+	dmsetup remove_all >/dev/null 2>&1 || true
+	for _l in /dev/loop*; do
+		losetup -d "$_l" >/dev/null 2>&1 || true
+	done
+	rm -f /tmp/dmr-*
+	rmmod dm_remap >/dev/null 2>&1 || true
+	rmmod null_blk >/dev/null 2>&1 || true
+}
+
+# Kernel log lines that must not appear; prints them and fails when found.
+check_kernel_log() {
+	if dmesg | grep -E "$KERNEL_BAD" >/tmp/dmr-klog; then
+		echo "kernel log shows problems:" >&2
+		dmesg | tail -n 60 >&2
+		return 1
+	fi
+	return 0
+}

@@ -7,6 +7,10 @@
 #include <linux/blk_types.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
+#include <linux/dm-io.h>
+#include <linux/maple_tree.h>
+#include <linux/srcu.h>
+#include <linux/workqueue.h>
 
 #include "helpers.h"
 
@@ -27,3 +31,6 @@ const blk_opf_t DMR_REQ_OP_WRITE_ZEROES = REQ_OP_WRITE_ZEROES;
 const blk_status_t DMR_BLK_STS_OK = BLK_STS_OK;
 const blk_status_t DMR_BLK_STS_IOERR = BLK_STS_IOERR;
 const blk_status_t DMR_BLK_STS_NOSPC = BLK_STS_NOSPC;
+const blk_opf_t DMR_REQ_SYNC = REQ_SYNC;
+const blk_status_t DMR_BLK_STS_NOTSUPP = BLK_STS_NOTSUPP;
+const gfp_t DMR_GFP_NOIO = GFP_NOIO;

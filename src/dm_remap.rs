@@ -11,10 +11,18 @@
 mod bindings;
 #[path = "../rust/dm/mod.rs"]
 mod dm;
-// The pure-logic files are also the public API of the userspace crate, hence `pub`
-// items that are unreachable from outside this module.
-#[allow(unreachable_pub)]
+#[path = "../rust/maple.rs"]
+mod maple;
+#[path = "../rust/srcu.rs"]
+mod srcu;
+#[path = "../rust/workqueue.rs"]
+mod workqueue;
+// The pure-logic files are also the public API of the userspace crate (tests, tools), hence
+// `pub` items unreachable from here and items only the userspace side uses.
+#[allow(unreachable_pub, dead_code)]
 mod logic;
+mod remap;
+mod state;
 mod target;
 
 use kernel::prelude::*;
@@ -36,6 +44,7 @@ struct DmRemapModule {
 
 impl kernel::InPlaceModule for DmRemapModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        state::registry_init();
         try_pin_init!(Self {
             target <- dm::Registration::new(module),
         })

@@ -1,65 +1,139 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The `remap` target.
+//! The `remap` target: table line, I/O path and messages.
 //!
 //! Table line:
 //! `<start> <len> remap <main_dev> <spare_dev> <spare_start> <spare_len> [<#feature_args> <feature_arg>...]`.
 //!
-//! This version validates the table line and maps every bio to the main device; the
-//! remapping I/O path comes next.
+//! `map` sends every bio to where its blocks live (see `logic::route`), accepting only the
+//! front of a bio that reaches a remapped block. Failed I/O and writes to failing or moving
+//! blocks are handed to a per-target worker (`remap.rs`), which retries, remaps and
+//! completes them.
 
 use crate::dm::{
-    Bio, CtrError, DeviceIter, DmDev, MapResult, MessageError, Operations, ReqOp, ResultBuf,
-    StatusType, TargetCtx, FEATURE_NOWAIT,
+    Bio, BioDetails, BioQueue, BlkStatus, CtrError, DeferredBio, DeviceIter, DmDev, DmIo,
+    EndIoResult, MapResult, MessageError, Operations, ReqOp, ResultBuf, StatusType, TargetCtx,
+    TargetHandle, FEATURE_NOWAIT,
 };
 use crate::logic::args::{self, DeviceGeometry, Features};
+use crate::logic::layout::{SpareLayout, DEFAULT_METADATA_COPIES};
+use crate::logic::route::{self, Access, Destination, Route};
+use crate::srcu::SrcuToken;
+use crate::state::{self, AcquireError, StateKey, StateRef};
+use crate::workqueue::OrderedQueue;
 use core::fmt::Write;
 use kernel::prelude::*;
+use kernel::sync::atomic::Relaxed;
+use kernel::sync::Arc;
+use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
 /// Which flush bio goes where: device-mapper sends `FLUSH_BIOS` empty flushes per flush,
-/// numbered by `target_bio_nr`.
-/// Number 0 goes to the main device, number 1 to the spare device.
+/// numbered by `target_bio_nr`. Number 0 goes to the main device, number 1 to the spare.
 const FLUSH_BIO_MAIN: u32 = 0;
 const FLUSH_BIOS: u32 = 2;
 
-/// One `remap` target: a main device mapped from sector 0, and a spare region.
-pub(crate) struct RemapTarget {
-    main: DmDev,
-    spare: DmDev,
+/// Per-bio data.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PerIo {
+    /// The bio as `map` accepted it (dm sector, data iterator), for retries and remaps.
+    pub(crate) details: BioDetails,
+    /// The write's SRCU read section, held from `map` to `end_io`.
+    token: SrcuToken,
+    has_token: bool,
+    /// The worker owns the bio; its second `end_io` only passes the status on.
+    owned: bool,
+}
+
+/// The parts of a target that its worker uses too.
+#[pin_data]
+pub(crate) struct Core {
+    pub(crate) main: DmDev,
+    pub(crate) spare: DmDev,
     /// First sector of the target in the dm device (`ti->begin`).
-    begin: u64,
+    pub(crate) begin: u64,
     /// Length of the target in sectors; it maps main sectors `0..len`.
-    len: u64,
-    spare_start: u64,
-    spare_len: u64,
-    features: Features,
+    pub(crate) len: u64,
+    pub(crate) spare_start: u64,
+    pub(crate) spare_len: u64,
+    pub(crate) features: Features,
+    pub(crate) state: StateRef,
+    pub(crate) io: DmIo,
+    pub(crate) handle: TargetHandle,
+    /// Bios waiting for the worker.
+    pub(crate) deferred: BioQueue<PerIo>,
+    #[pin]
+    work: Work<Core>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Core { self.work }
+}
+
+impl WorkItem for Core {
+    type Pointer = Arc<Core>;
+
+    fn run(this: Arc<Core>) {
+        this.run_worker();
+    }
+}
+
+impl Core {
+    /// The layout of the spare region.
+    pub(crate) fn layout(&self) -> &SpareLayout {
+        &self.state.layout
+    }
+
+    /// Number of main blocks the target maps.
+    pub(crate) fn blocks(&self) -> u64 {
+        self.len >> self.layout().block_shift()
+    }
+
+    /// Bytes in a block.
+    pub(crate) fn block_bytes(&self) -> usize {
+        self.features.block_size() as usize
+    }
+}
+
+/// One `remap` target.
+pub(crate) struct RemapTarget {
+    /// Declared first so it is dropped first: destroying it drains the worker, after which
+    /// nothing else holds `core`.
+    queue: OrderedQueue,
+    core: Arc<Core>,
 }
 
 impl RemapTarget {
-    /// Sector on the main device of dm-device sector `sector`.
-    fn main_sector(&self, sector: u64) -> u64 {
-        sector - self.begin
+    /// Makes sure the worker runs (soon) for what is queued.
+    fn kick(&self) {
+        // Already queued is fine: the worker takes everything queued when it runs.
+        let _ = self.queue.queue().enqueue(self.core.clone());
     }
+}
+
+fn nomem<E>(_: E) -> CtrError {
+    CtrError::new(ENOMEM, c"Cannot allocate memory")
+}
+
+fn ctr_error(e: args::ArgError) -> CtrError {
+    CtrError::invalid(e.message())
 }
 
 #[vtable]
 impl Operations for RemapTarget {
     const NAME: &'static CStr = c"remap";
-    const VERSION: [u32; 3] = [0, 1, 0];
+    const VERSION: [u32; 3] = [0, 2, 0];
     // Not PASSES_INTEGRITY, PASSES_CRYPTO, ZONED_HM or ATOMIC_WRITES as dm-linear is:
     // remapped blocks live on another device at another offset, and a bio may be split.
     const FEATURES: u64 = FEATURE_NOWAIT;
 
-    type PerIo = ();
+    type PerIo = PerIo;
 
     fn new(ctx: &mut TargetCtx<'_>, argv: &[&CStr]) -> Result<Pin<KBox<Self>>, CtrError> {
-        let nomem = |_| CtrError::new(ENOMEM, c"Cannot allocate memory");
         let mut words = KVec::with_capacity(argv.len(), GFP_KERNEL).map_err(nomem)?;
         for a in argv {
             words.push(a.to_bytes(), GFP_KERNEL).map_err(nomem)?;
         }
-        let invalid = |e: args::ArgError| CtrError::invalid(e.message());
-        let parsed = args::parse_table_args(&words).map_err(invalid)?;
+        let parsed = args::parse_table_args(&words).map_err(ctr_error)?;
 
         let main = ctx
             .get_device(argv[0])
@@ -74,14 +148,40 @@ impl Operations for RemapTarget {
             same_device: main.is_same_device(&spare),
             logical_block_size: main.logical_block_size().max(spare.logical_block_size()),
         };
-        args::validate_geometry(&parsed, &geometry).map_err(invalid)?;
+        args::validate_geometry(&parsed, &geometry).map_err(ctr_error)?;
+        let block_size = parsed.features.block_size();
+        let layout = SpareLayout::new(
+            parsed.spare_start,
+            parsed.spare_len,
+            block_size,
+            DEFAULT_METADATA_COPIES,
+        )
+        .map_err(|_| ctr_error(args::ArgError::SpareTooSmall))?;
+
+        let key = StateKey {
+            main: main.devt(),
+            spare: spare.devt(),
+            spare_start: parsed.spare_start,
+            spare_len: parsed.spare_len,
+            block_size,
+        };
+        let state = state::acquire(key, layout, &spare).map_err(|e| match e {
+            AcquireError::Conflict => CtrError::new(
+                EBUSY,
+                c"Spare region overlaps one in use by another remap device or configuration",
+            ),
+            AcquireError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate the remap table"),
+        })?;
+        let io = DmIo::new().map_err(|e| CtrError::new(e, c"Cannot create dm-io client"))?;
+        let queue = OrderedQueue::new(c"dm_remap_worker")
+            .map_err(|e| CtrError::new(e, c"Cannot allocate workqueue"))?;
 
         ctx.set_num_flush_bios(FLUSH_BIOS);
         ctx.set_num_discard_bios(1);
         ctx.set_num_write_zeroes_bios(1);
 
-        KBox::pin(
-            Self {
+        let core = Arc::pin_init(
+            pin_init!(Core {
                 main,
                 spare,
                 begin: ctx.begin(),
@@ -89,90 +189,186 @@ impl Operations for RemapTarget {
                 spare_start: parsed.spare_start,
                 spare_len: parsed.spare_len,
                 features: parsed.features,
-            },
+                state,
+                io,
+                handle: ctx.handle(),
+                deferred: BioQueue::new(),
+                work <- new_work!("RemapTarget::work"),
+            }),
             GFP_KERNEL,
         )
-        .map_err(nomem)
+        .map_err(nomem)?;
+        KBox::pin(RemapTarget { queue, core }, GFP_KERNEL).map_err(nomem)
     }
 
-    fn map(&self, bio: &mut Bio, _io: &mut ()) -> MapResult {
-        if bio.sectors() == 0 {
+    fn map(&self, bio: &mut Bio, io: &mut PerIo) -> MapResult {
+        let core = &*self.core;
+        let sectors = bio.sectors();
+        if sectors == 0 {
             // An empty flush (the data of a REQ_PREFLUSH write comes separately): one copy
             // for each device, so data on either is durable when the flush completes.
             let dev = if bio.target_bio_nr() == FLUSH_BIO_MAIN {
-                &self.main
+                &core.main
             } else {
-                &self.spare
+                &core.spare
             };
             bio.set_dev(dev);
             return MapResult::Remapped;
         }
-        match bio.op() {
-            ReqOp::Read | ReqOp::Write | ReqOp::Discard | ReqOp::WriteZeroes => {
-                bio.set_dev(&self.main);
-                bio.set_sector(self.main_sector(bio.sector()));
-                MapResult::Remapped
-            }
+        let access = match bio.op() {
+            ReqOp::Read => Access::Read,
+            ReqOp::Write | ReqOp::WriteZeroes | ReqOp::Discard => Access::Write,
             // Secure erase is not enabled (num_secure_erase_bios is 0) and zone operations
             // cannot reach a target that does not declare zone support.
-            _ => MapResult::Kill,
+            _ => return MapResult::Kill,
+        };
+        let rel = bio.sector() - core.begin;
+        let state = &core.state;
+        let r = if state.is_empty() {
+            Route {
+                dest: Destination::Main,
+                sectors,
+            }
+        } else {
+            route::route(rel, sectors, core.layout().block_shift(), access, &**state)
+        };
+        bio.accept_partial(r.sectors);
+        io.details = bio.record();
+        match r.dest {
+            Destination::Worker { .. } => {
+                io.owned = true;
+                return MapResult::Defer;
+            }
+            Destination::Main => {
+                bio.set_dev(&core.main);
+                bio.set_sector(rel);
+            }
+            Destination::Spare { block, offset } => {
+                bio.set_dev(&core.spare);
+                bio.set_sector(core.layout().block_sector(block) + offset);
+            }
         }
+        if access == Access::Write {
+            io.token = state.srcu.down_read();
+            io.has_token = true;
+        }
+        MapResult::Remapped
+    }
+
+    fn end_io(&self, bio: &mut Bio, io: &mut PerIo, status: &mut BlkStatus) -> EndIoResult {
+        if io.owned {
+            // Completed by the worker, which set the status.
+            return EndIoResult::Done;
+        }
+        if io.has_token {
+            io.has_token = false;
+            self.core.state.srcu.up_read(io.token);
+        }
+        if status.is_ok() || *status == BlkStatus::NOTSUPP || io.details.size() == 0 {
+            return EndIoResult::Done;
+        }
+        match bio.op() {
+            ReqOp::Read | ReqOp::Write => {
+                io.owned = true;
+                EndIoResult::Defer
+            }
+            // A failed discard or write-zeroes is reported as it is.
+            _ => EndIoResult::Done,
+        }
+    }
+
+    fn defer(&self, bio: DeferredBio<PerIo>) {
+        self.core.deferred.push(bio);
+        self.kick();
+    }
+
+    fn presuspend(&self) {
+        // Finish what the worker has; bios still in flight are waited for by
+        // device-mapper and may queue more, which postsuspend finishes.
+        self.queue.flush();
+    }
+
+    fn postsuspend(&self) {
+        self.queue.flush();
     }
 
     fn status(&self, kind: StatusType, out: &mut ResultBuf<'_>) {
         // A full buffer makes device-mapper retry with a larger one; nothing to handle.
         let _ = match kind {
-            // The remapping I/O path adds its counters here.
-            StatusType::Info => Ok(()),
+            StatusType::Info => self.write_info(out),
             StatusType::Table => self.write_table(out),
             StatusType::Ima => self.write_ima(out),
         };
     }
 
     fn message(&self, argv: &[&CStr], out: &mut ResultBuf<'_>) -> Result<(), MessageError> {
-        match argv.first().map(|a| a.to_bytes()) {
-            Some(b"help") if argv.len() == 1 => {
-                let _ = out.write_str("help");
-                Ok(())
-            }
-            Some(b"help") => Err(MessageError::invalid(c"help takes no arguments")),
-            _ => Err(MessageError::invalid(
-                c"unknown message; 'help' lists the supported messages",
-            )),
+        let r = self.core.message(argv, out);
+        // Writes that waited for a block being moved can go on now.
+        if !self.core.deferred.is_empty() {
+            self.kick();
         }
+        r
     }
 
     fn iterate_devices(&self, iter: &mut DeviceIter<'_>) -> c_int {
-        match iter.visit(&self.main, 0, self.len) {
-            0 => iter.visit(&self.spare, self.spare_start, self.spare_len),
+        let core = &*self.core;
+        match iter.visit(&core.main, 0, core.len) {
+            0 => iter.visit(&core.spare, core.spare_start, core.spare_len),
             r => r,
         }
     }
 }
 
 impl RemapTarget {
+    fn write_info(&self, out: &mut ResultBuf<'_>) -> core::fmt::Result {
+        let core = &*self.core;
+        let s = &core.state;
+        let c = &s.counters;
+        let spare_state = if s.exhausted.load(Relaxed) {
+            "exhausted"
+        } else {
+            "ok"
+        };
+        write!(
+            out,
+            "{}/{} {} {} {} {} {} {}",
+            s.remapped(),
+            s.layout.data_blocks(),
+            spare_state,
+            c.read_errors.load(Relaxed),
+            c.write_errors.load(Relaxed),
+            c.auto_remaps.load(Relaxed),
+            c.manual_remaps.load(Relaxed),
+            s.failing()
+        )
+    }
+
     fn write_table(&self, out: &mut ResultBuf<'_>) -> core::fmt::Result {
+        let core = &*self.core;
         write!(
             out,
             "{} {} {} {}",
-            self.main.name().to_str().unwrap_or("?"),
-            self.spare.name().to_str().unwrap_or("?"),
-            self.spare_start,
-            self.spare_len
+            core.main.name().to_str().unwrap_or("?"),
+            core.spare.name().to_str().unwrap_or("?"),
+            core.spare_start,
+            core.spare_len
         )?;
-        self.features.write_table_args(out)
+        core.features.write_table_args(out)
     }
 
     fn write_ima(&self, out: &mut ResultBuf<'_>) -> core::fmt::Result {
+        let core = &*self.core;
         let [a, b, c] = Self::VERSION;
         write!(
             out,
-            "target_name=remap,target_version={a}.{b}.{c},main_device_name={},spare_device_name={},spare_start={},spare_len={},block_size={};",
-            self.main.name().to_str().unwrap_or("?"),
-            self.spare.name().to_str().unwrap_or("?"),
-            self.spare_start,
-            self.spare_len,
-            self.features.block_size()
+            "target_name=remap,target_version={a}.{b}.{c},main_device_name={},spare_device_name={},spare_start={},spare_len={},block_size={},remapped={},failing={};",
+            core.main.name().to_str().unwrap_or("?"),
+            core.spare.name().to_str().unwrap_or("?"),
+            core.spare_start,
+            core.spare_len,
+            core.features.block_size(),
+            core.state.remapped(),
+            core.state.failing()
         )
     }
 }

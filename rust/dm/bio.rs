@@ -4,6 +4,7 @@
 
 use super::DmDev;
 use crate::bindings;
+use kernel::prelude::*;
 use kernel::types::Opaque;
 
 /// log2 of the sector size: every bio position and length is counted in 512-byte sectors.
@@ -37,8 +38,10 @@ impl BlkStatus {
     pub(crate) const OK: Self = Self(bindings::DMR_BLK_STS_OK);
     /// Generic I/O error.
     pub(crate) const IOERR: Self = Self(bindings::DMR_BLK_STS_IOERR);
-    /// Out of space (used when no spare block is left).
+    /// Out of space.
     pub(crate) const NOSPC: Self = Self(bindings::DMR_BLK_STS_NOSPC);
+    /// The operation is not supported by the device.
+    pub(crate) const NOTSUPP: Self = Self(bindings::DMR_BLK_STS_NOTSUPP);
 
     /// Whether this is success.
     pub(crate) fn is_ok(self) -> bool {
@@ -155,5 +158,276 @@ impl Bio {
     pub(crate) fn target_bio_nr(&self) -> u32 {
         // SAFETY: The bio is valid and was cloned by device-mapper for this target.
         unsafe { bindings::dm_bio_get_target_bio_nr(self.as_raw()) }
+    }
+}
+
+/// What the lower layers change in a bio while processing it, saved in `map` so that the
+/// target can read the bio's data again after a failure and complete it a second time
+/// (see `dm_bio_record` in drivers/md/dm-bio-record.h).
+#[derive(Clone, Copy)]
+pub(crate) struct BioDetails(bindings::dmr_bio_details);
+
+impl Default for BioDetails {
+    fn default() -> Self {
+        // SAFETY: `dmr_bio_details` is plain data (pointers and integers); all-zero is valid.
+        Self(unsafe { core::mem::zeroed() })
+    }
+}
+
+// SAFETY: The saved pointers are only used with the bio they came from, by its owner.
+unsafe impl Send for BioDetails {}
+
+impl BioDetails {
+    /// First sector of the bio when it was recorded.
+    pub(crate) fn sector(&self) -> u64 {
+        self.0.bi_iter.bi_sector
+    }
+
+    /// Size in bytes of the bio when it was recorded.
+    pub(crate) fn size(&self) -> u32 {
+        self.0.bi_iter.bi_size
+    }
+}
+
+impl Bio {
+    /// Saves the state the lower layers will change.
+    pub(crate) fn record(&self) -> BioDetails {
+        let mut d = BioDetails::default();
+        // SAFETY: The bio is valid (type invariant) and `d` is writable.
+        unsafe { bindings::dmr_bio_record(&mut d.0, self.as_raw()) };
+        d
+    }
+}
+
+/// A bio the target took over from device-mapper (by returning [`super::MapResult::Defer`]
+/// or [`super::EndIoResult::Defer`]); the target must complete it, once, with
+/// [`DeferredBio::complete`]. Dropping it completes it with an I/O error, so a bio is never
+/// lost.
+///
+/// # Invariants
+///
+/// `bio` is a valid bio whose completion only this value may trigger.
+/// `P` is the target's per-bio data type; it stays valid in front of the bio until the bio
+/// completes.
+pub(crate) struct DeferredBio<P: Copy> {
+    bio: NonNull<bindings::bio>,
+    _per_io: PhantomData<P>,
+}
+
+// SAFETY: Completion of a bio may happen from any thread; `P` is plain data.
+unsafe impl<P: Copy + Send> Send for DeferredBio<P> {}
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+/// The `per_io_data_size` for per-bio data of type `P`: its size rounded up to the 8-byte
+/// alignment device-mapper guarantees.
+pub(crate) const fn per_io_size_of<P>() -> u32 {
+    (core::mem::size_of::<P>().div_ceil(8) * 8) as u32
+}
+
+impl<P: Copy> DeferredBio<P> {
+    /// # Safety
+    ///
+    /// `bio` must be valid, cloned by device-mapper for a target whose per-bio data is an
+    /// initialised `P` (`per_io_data_size == per_io_size_of::<P>()`), and the caller must
+    /// hand over the duty to complete it (device-mapper was told `DM_MAPIO_SUBMITTED` or
+    /// `DM_ENDIO_INCOMPLETE`).
+    pub(crate) unsafe fn from_raw(bio: *mut bindings::bio) -> Option<Self> {
+        // INVARIANT: Guaranteed by the caller.
+        NonNull::new(bio).map(|bio| Self {
+            bio,
+            _per_io: PhantomData,
+        })
+    }
+
+    /// The target's per-bio data of this bio.
+    pub(crate) fn io(&mut self) -> &mut P {
+        if core::mem::size_of::<P>() == 0 {
+            // SAFETY: Any aligned non-null pointer is a valid zero-sized `P`.
+            return unsafe { &mut *NonNull::<P>::dangling().as_ptr() };
+        }
+        // SAFETY: By the type invariant the per-bio data is an initialised `P` of this
+        // size, owned by whoever owns the bio (us).
+        unsafe {
+            &mut *bindings::dm_per_bio_data(self.bio.as_ptr(), per_io_size_of::<P>() as usize)
+                .cast::<P>()
+        }
+    }
+
+    fn into_raw(self) -> *mut bindings::bio {
+        let p = self.bio.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
+    /// The bio.
+    pub(crate) fn bio(&self) -> &Bio {
+        // SAFETY: By the type invariant the bio is valid and ours.
+        unsafe { Bio::from_raw(self.bio.as_ptr()) }
+    }
+
+    /// Copies `buf.len()` bytes of the bio's data, from `skip` bytes into the data as
+    /// `details` saw it, into `buf`. Returns `EINVAL` when that is outside the data.
+    pub(crate) fn copy_from(&self, details: &BioDetails, skip: u32, buf: &mut [u8]) -> Result {
+        let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
+        if skip.checked_add(len).is_none_or(|end| end > details.size()) {
+            return Err(EINVAL);
+        }
+        // SAFETY: The bio is valid and its data pages stay allocated until it completes;
+        // the range is within the recorded iterator (checked above) and `buf` is writable.
+        unsafe {
+            bindings::dmr_bio_copy_from(
+                self.bio.as_ptr(),
+                &details.0.bi_iter,
+                skip,
+                buf.as_mut_ptr().cast(),
+                len,
+            )
+        };
+        Ok(())
+    }
+
+    /// Copies `buf` into the bio's data at `skip` bytes (as `details` saw it).
+    pub(crate) fn copy_to(&mut self, details: &BioDetails, skip: u32, buf: &[u8]) -> Result {
+        let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
+        if skip.checked_add(len).is_none_or(|end| end > details.size()) {
+            return Err(EINVAL);
+        }
+        // SAFETY: As in `copy_from`; the bio is ours, so writing its pages is allowed.
+        unsafe {
+            bindings::dmr_bio_copy_to(
+                self.bio.as_ptr(),
+                &details.0.bi_iter,
+                skip,
+                buf.as_ptr().cast(),
+                len,
+            )
+        };
+        Ok(())
+    }
+
+    /// Completes the bio with `status`, after restoring what `details` saved.
+    pub(crate) fn complete(self, details: &BioDetails, status: BlkStatus) {
+        let p = self.into_raw();
+        // SAFETY: `p` is valid and completing it is our duty (type invariant); restoring
+        // the recorded fields undoes what the lower layers changed.
+        unsafe {
+            bindings::dmr_bio_restore(&details.0, p);
+            bindings::dmr_bio_endio(p, status.0);
+        }
+    }
+}
+
+impl<P: Copy> Drop for DeferredBio<P> {
+    fn drop(&mut self) {
+        // SAFETY: Completing the bio is our duty (type invariant) and it was not completed
+        // (`complete` forgets `self`).
+        unsafe { bindings::dmr_bio_endio(self.bio.as_ptr(), BlkStatus::IOERR.0) };
+    }
+}
+
+/// A queue of deferred bios, linked through `bi_next`: pushed from any context (including
+/// interrupts) without locks, taken all at once by one consumer.
+pub(crate) struct BioQueue<P: Copy> {
+    head: kernel::sync::atomic::Atomic<*mut bindings::bio>,
+    _per_io: PhantomData<P>,
+}
+
+// SAFETY: The queue only holds bios whose completion it owns; see `DeferredBio`.
+unsafe impl<P: Copy + Send> Send for BioQueue<P> {}
+// SAFETY: `push` and `take_all` synchronise with atomic operations.
+unsafe impl<P: Copy + Send> Sync for BioQueue<P> {}
+
+impl<P: Copy> BioQueue<P> {
+    /// An empty queue.
+    pub(crate) const fn new() -> Self {
+        Self {
+            head: kernel::sync::atomic::Atomic::new(core::ptr::null_mut()),
+            _per_io: PhantomData,
+        }
+    }
+
+    /// Adds a bio.
+    pub(crate) fn push(&self, bio: DeferredBio<P>) {
+        use kernel::sync::atomic::{Relaxed, Release};
+        let p = bio.into_raw();
+        let mut head = self.head.load(Relaxed);
+        loop {
+            // SAFETY: `p` is a valid bio we own; `bi_next` is free for the owner's use.
+            unsafe { (*p).bi_next = head };
+            match self.head.cmpxchg(head, p, Release) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Takes every queued bio, oldest first.
+    pub(crate) fn take_all(&self) -> DeferredList<P> {
+        use kernel::sync::atomic::Acquire;
+        let mut p = self.head.xchg(core::ptr::null_mut(), Acquire);
+        // The stack is newest first; reverse it.
+        let mut fifo: *mut bindings::bio = core::ptr::null_mut();
+        while !p.is_null() {
+            // SAFETY: Every bio in the list is valid and ours.
+            let next = unsafe { (*p).bi_next };
+            // SAFETY: As above.
+            unsafe { (*p).bi_next = fifo };
+            fifo = p;
+            p = next;
+        }
+        DeferredList {
+            head: fifo,
+            _per_io: PhantomData,
+        }
+    }
+
+    /// Whether the queue is empty (a hint: it may change at once).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.load(kernel::sync::atomic::Relaxed).is_null()
+    }
+}
+
+impl<P: Copy> Drop for BioQueue<P> {
+    fn drop(&mut self) {
+        // Fail whatever is still queued rather than leak it.
+        drop(self.take_all());
+    }
+}
+
+/// Bios taken from a [`BioQueue`], oldest first.
+pub(crate) struct DeferredList<P: Copy> {
+    head: *mut bindings::bio,
+    _per_io: PhantomData<P>,
+}
+
+// SAFETY: Owns its bios, see `DeferredBio`.
+unsafe impl<P: Copy + Send> Send for DeferredList<P> {}
+
+impl<P: Copy> Iterator for DeferredList<P> {
+    type Item = DeferredBio<P>;
+
+    fn next(&mut self) -> Option<DeferredBio<P>> {
+        let p = self.head;
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` is a valid queued bio we own.
+        unsafe {
+            self.head = (*p).bi_next;
+            (*p).bi_next = core::ptr::null_mut();
+        }
+        // SAFETY: We own the duty to complete every bio in the list, and they were all
+        // deferred with per-bio data `P` (only `DeferredBio<P>` can be pushed).
+        unsafe { DeferredBio::from_raw(p) }
+    }
+}
+
+impl<P: Copy> Drop for DeferredList<P> {
+    fn drop(&mut self) {
+        for bio in self.by_ref() {
+            drop(bio);
+        }
     }
 }

@@ -74,6 +74,12 @@ impl DmDev {
         CStr::from_bytes_until_nul(name).unwrap_or(c"?")
     }
 
+    /// The device number (`dev_t`).
+    pub(crate) fn devt(&self) -> u32 {
+        // SAFETY: `bdev()` is an open block device.
+        unsafe { bindings::dmr_bdev_devt(self.bdev()) }
+    }
+
     /// Whether `self` and `other` are the same block device.
     pub(crate) fn is_same_device(&self, other: &DmDev) -> bool {
         self.bdev() == other.bdev()

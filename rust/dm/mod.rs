@@ -16,13 +16,17 @@
 
 mod bio;
 mod device;
+mod io;
 mod result;
 mod target;
 
 // Re-exported as the API targets use; `remap` does not use every item yet.
 #[allow(unused_imports)]
-pub(crate) use bio::{Bio, BlkStatus, ReqOp, SECTOR_SHIFT};
+pub(crate) use bio::{
+    Bio, BioDetails, BioQueue, BlkStatus, DeferredBio, DeferredList, ReqOp, SECTOR_SHIFT,
+};
 pub(crate) use device::{DeviceIter, DmDev, QueueLimits};
+pub(crate) use io::{DmIo, IoBuffer};
 pub(crate) use result::ResultBuf;
 #[allow(unused_imports)]
 pub(crate) use target::{

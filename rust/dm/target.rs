@@ -2,7 +2,8 @@
 
 //! Target type registration and the callbacks device-mapper calls into a target.
 
-use super::{Bio, BlkStatus, DeviceIter, DmDev, QueueLimits, ResultBuf};
+use super::bio::per_io_size_of;
+use super::{Bio, BlkStatus, DeferredBio, DeviceIter, DmDev, QueueLimits, ResultBuf};
 use crate::bindings;
 use core::marker::PhantomData;
 use core::pin::Pin;
@@ -15,7 +16,7 @@ use kernel::types::{ForeignOwnable, Opaque};
 pub(crate) const FEATURE_NOWAIT: u64 = bindings::DM_TARGET_NOWAIT as u64;
 
 /// Alignment device-mapper gives per-bio data (it sits in front of the bio, which is
-/// 8-byte aligned, and dm rounds nothing up for us).
+/// 8-byte aligned; `per_io_size_of` rounds the size up to keep it so).
 const PER_IO_ALIGN: usize = 8;
 
 /// What `map` did with a bio.
@@ -29,6 +30,9 @@ pub(crate) enum MapResult {
     Kill,
     /// Push the bio back to be mapped again later (e.g. a `REQ_NOWAIT` bio that would block).
     Requeue,
+    /// The target takes the bio over: device-mapper calls [`Operations::defer`] with it
+    /// and the target completes it later (`DM_MAPIO_SUBMITTED`).
+    Defer,
     /// Like [`MapResult::Requeue`], after a delay.
     DelayRequeue,
 }
@@ -37,7 +41,7 @@ impl MapResult {
     fn to_c(self) -> c_int {
         (match self {
             Self::Remapped => bindings::DM_MAPIO_REMAPPED,
-            Self::Submitted => bindings::DM_MAPIO_SUBMITTED,
+            Self::Submitted | Self::Defer => bindings::DM_MAPIO_SUBMITTED,
             Self::Kill => bindings::DM_MAPIO_KILL,
             Self::Requeue => bindings::DM_MAPIO_REQUEUE,
             Self::DelayRequeue => bindings::DM_MAPIO_DELAY_REQUEUE,
@@ -50,8 +54,9 @@ impl MapResult {
 pub(crate) enum EndIoResult {
     /// Complete the bio with the (possibly changed) status.
     Done,
-    /// The target keeps the bio and completes it later itself (`DM_ENDIO_INCOMPLETE`).
-    Incomplete,
+    /// The target takes the bio over: device-mapper calls [`Operations::defer`] with it
+    /// and the target completes it later (`DM_ENDIO_INCOMPLETE`).
+    Defer,
     /// Map the bio again.
     Requeue,
     /// Map the bio again after a delay.
@@ -62,7 +67,7 @@ impl EndIoResult {
     fn to_c(self) -> c_int {
         (match self {
             Self::Done => bindings::DM_ENDIO_DONE,
-            Self::Incomplete => bindings::DM_ENDIO_INCOMPLETE,
+            Self::Defer => bindings::DM_ENDIO_INCOMPLETE,
             Self::Requeue => bindings::DM_ENDIO_REQUEUE,
             Self::DelayRequeue => bindings::DM_ENDIO_DELAY_REQUEUE,
         }) as c_int
@@ -111,6 +116,11 @@ pub(crate) struct MessageError {
 }
 
 impl MessageError {
+    /// A message error with `errno` and `reason`.
+    pub(crate) fn new(errno: Error, reason: &'static CStr) -> Self {
+        Self { errno, reason }
+    }
+
     /// An `-EINVAL` message error.
     pub(crate) fn invalid(reason: &'static CStr) -> Self {
         Self {
@@ -250,6 +260,13 @@ pub(crate) trait Operations: Sized + Send + Sync + 'static {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
+    /// Takes over a bio that `map` or `end_io` answered with `Defer`. The bio must be
+    /// completed with [`DeferredBio::complete`]; device-mapper then calls `end_io` for it
+    /// again (with the status given), where the target answers `Done`.
+    fn defer(&self, _bio: DeferredBio<Self::PerIo>) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
     /// Writes the target's status.
     fn status(&self, _kind: StatusType, _out: &mut ResultBuf<'_>) {
         build_error!(VTABLE_DEFAULT_ERROR)
@@ -320,11 +337,9 @@ unsafe fn per_io<T: Operations>(bio: *mut bindings::bio) -> *mut T::PerIo {
     unsafe { bindings::dm_per_bio_data(bio, size as usize) }.cast()
 }
 
-/// The `per_io_data_size` for target type `T`: the size of `PerIo` rounded up to the
-/// alignment device-mapper guarantees.
+/// The `per_io_data_size` for target type `T`.
 const fn per_io_size<T: Operations>() -> u32 {
-    let size = core::mem::size_of::<T::PerIo>();
-    (size.div_ceil(PER_IO_ALIGN) * PER_IO_ALIGN) as u32
+    per_io_size_of::<T::PerIo>()
 }
 
 /// The C callbacks of target type `T`.
@@ -399,9 +414,18 @@ impl<T: Operations> Adapter<T> {
             io.write(T::PerIo::default());
             &mut *io
         };
+        let raw = bio;
         // SAFETY: device-mapper hands us the bio exclusively during `map`.
         let bio = unsafe { Bio::from_raw(bio) };
-        this.map(bio, io).to_c()
+        let r = this.map(bio, io);
+        if r == MapResult::Defer {
+            // SAFETY: We answer DM_MAPIO_SUBMITTED, so completing the bio is now ours; its
+            // per-bio data is an initialised `T::PerIo`.
+            if let Some(d) = unsafe { DeferredBio::from_raw(raw) } {
+                this.defer(d);
+            }
+        }
+        r.to_c()
     }
 
     /// # Safety
@@ -423,6 +447,13 @@ impl<T: Operations> Adapter<T> {
         let r = this.end_io(bio, io, &mut status);
         // SAFETY: As above.
         unsafe { *error = status.0 };
+        if r == EndIoResult::Defer {
+            // SAFETY: We answer DM_ENDIO_INCOMPLETE, so completing the bio is now ours; its
+            // per-bio data was initialised by `map`.
+            if let Some(d) = unsafe { DeferredBio::from_raw(bio.as_raw()) } {
+                this.defer(d);
+            }
+        }
         r.to_c()
     }
 

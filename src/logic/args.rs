@@ -18,6 +18,11 @@ pub const MAX_BLOCK_SIZE: u32 = 64 * 1024;
 /// Remap block size used when the table line does not give one.
 pub const DEFAULT_BLOCK_SIZE: u32 = 4096;
 
+/// Read retries on the main device when the table line does not say.
+pub const DEFAULT_READ_RETRIES: u32 = 1;
+/// Most read retries a table line may ask for.
+pub const MAX_READ_RETRIES: u32 = 100;
+
 /// Bytes in a sector, the unit of every length in a table line.
 pub const SECTOR_SIZE: u64 = 512;
 
@@ -60,8 +65,12 @@ pub enum ArgError {
     TargetLenZero,
     /// `block_size` is smaller than the logical block size of the main or spare device.
     BlockSizeBelowLogical,
-    /// The spare region is smaller than one remap block.
+    /// The spare region cannot hold the metadata copies and one spare block.
     SpareTooSmall,
+    /// `read_retries` has no value or one outside 0..=100.
+    ReadRetriesInvalid,
+    /// The target length is not a whole number of remap blocks.
+    TargetLenUnaligned,
     /// `<spare_start>` is not aligned to the logical block size of the spare device.
     SpareStartMisaligned,
 }
@@ -83,7 +92,9 @@ impl ArgError {
             Self::FeatureCountMismatch => {
                 c"Invalid #feature_args: does not match the number of feature arguments that follow"
             }
-            Self::UnknownFeature => c"Unknown feature argument (known: block_size <bytes>)",
+            Self::UnknownFeature => {
+                c"Unknown feature argument (known: block_size <bytes>, read_retries <n>)"
+            }
             Self::DuplicateFeature => c"Feature argument given more than once",
             Self::BlockSizeInvalid => c"Invalid block_size: expected block_size <bytes>",
             Self::BlockSizeRange => c"Invalid block_size: must be a power of two from 512 to 65536",
@@ -96,7 +107,13 @@ impl ArgError {
             Self::BlockSizeBelowLogical => {
                 c"Invalid block_size: smaller than the logical block size of the main or spare device"
             }
-            Self::SpareTooSmall => c"Spare region is smaller than one remap block",
+            Self::SpareTooSmall => {
+                c"Spare region is too small for the metadata copies and one spare block"
+            }
+            Self::ReadRetriesInvalid => c"Invalid read_retries: expected read_retries <0-100>",
+            Self::TargetLenUnaligned => {
+                c"Target length is not a multiple of the block size (see block_size)"
+            }
             Self::SpareStartMisaligned => {
                 c"Invalid spare_start: not aligned to the spare device's logical block size"
             }
@@ -142,6 +159,8 @@ pub fn parse_u64(word: &[u8]) -> Result<u64, NumError> {
 pub struct Features {
     /// `block_size <bytes>`, if given.
     pub block_size: Option<u32>,
+    /// `read_retries <n>`, if given.
+    pub read_retries: Option<u32>,
 }
 
 impl Features {
@@ -150,13 +169,14 @@ impl Features {
         self.block_size.unwrap_or(DEFAULT_BLOCK_SIZE)
     }
 
+    /// How often a failed read of the main device is retried.
+    pub fn read_retries(&self) -> u32 {
+        self.read_retries.unwrap_or(DEFAULT_READ_RETRIES)
+    }
+
     /// Number of words these features take in a table line.
     fn word_count(&self) -> usize {
-        if self.block_size.is_some() {
-            2
-        } else {
-            0
-        }
+        2 * (usize::from(self.block_size.is_some()) + usize::from(self.read_retries.is_some()))
     }
 
     /// Writes the feature arguments as they appear in a table line, with a leading space
@@ -169,6 +189,9 @@ impl Features {
         write!(w, " {n}")?;
         if let Some(bs) = self.block_size {
             write!(w, " block_size {bs}")?;
+        }
+        if let Some(n) = self.read_retries {
+            write!(w, " read_retries {n}")?;
         }
         Ok(())
     }
@@ -246,6 +269,18 @@ fn parse_features(words: &[&[u8]]) -> Result<Features, ArgError> {
                 features.block_size = Some(bytes as u32);
                 i += 2;
             }
+            b"read_retries" => {
+                if features.read_retries.is_some() {
+                    return Err(ArgError::DuplicateFeature);
+                }
+                let value = rest.get(i + 1).ok_or(ArgError::ReadRetriesInvalid)?;
+                let n = parse_u64(value).map_err(|_| ArgError::ReadRetriesInvalid)?;
+                if n > u64::from(MAX_READ_RETRIES) {
+                    return Err(ArgError::ReadRetriesInvalid);
+                }
+                features.read_retries = Some(n as u32);
+                i += 2;
+            }
             _ => return Err(ArgError::UnknownFeature),
         }
     }
@@ -290,14 +325,22 @@ pub fn validate_geometry(args: &TableArgs<'_>, geo: &DeviceGeometry) -> Result<(
     if block_size < geo.logical_block_size {
         return Err(ArgError::BlockSizeBelowLogical);
     }
+    // Block sizes are powers of two.
+    if geo.target_len & (u64::from(block_size) / SECTOR_SIZE - 1) != 0 {
+        return Err(ArgError::TargetLenUnaligned);
+    }
     let lbs_sectors = u64::from(geo.logical_block_size) / SECTOR_SIZE;
     // Logical block sizes are powers of two.
     if lbs_sectors > 1 && args.spare_start & (lbs_sectors - 1) != 0 {
         return Err(ArgError::SpareStartMisaligned);
     }
-    if args.spare_len < u64::from(block_size) / SECTOR_SIZE {
-        return Err(ArgError::SpareTooSmall);
-    }
+    super::layout::SpareLayout::new(
+        args.spare_start,
+        args.spare_len,
+        block_size,
+        super::layout::DEFAULT_METADATA_COPIES,
+    )
+    .map_err(|_| ArgError::SpareTooSmall)?;
     Ok(())
 }
 
@@ -317,8 +360,8 @@ mod tests {
 
     const GEO: DeviceGeometry = DeviceGeometry {
         target_len: 1000,
-        main_sectors: 1000,
-        spare_sectors: 500,
+        main_sectors: 1008,
+        spare_sectors: 4096,
         same_device: false,
         logical_block_size: 512,
     };
@@ -403,6 +446,25 @@ mod tests {
         );
         assert_eq!(parse("a b 0 8 1 turbo"), Err(ArgError::UnknownFeature));
         assert_eq!(
+            parse("a b 0 8 2 read_retries 7")
+                .unwrap()
+                .features
+                .read_retries(),
+            7
+        );
+        assert_eq!(
+            parse("a b 0 8").unwrap().features.read_retries(),
+            DEFAULT_READ_RETRIES
+        );
+        assert_eq!(
+            parse("a b 0 8 2 read_retries 101"),
+            Err(ArgError::ReadRetriesInvalid)
+        );
+        assert_eq!(
+            parse("a b 0 8 1 read_retries"),
+            Err(ArgError::ReadRetriesInvalid)
+        );
+        assert_eq!(
             parse("a b 0 8 4 block_size 4096 block_size 4096"),
             Err(ArgError::DuplicateFeature)
         );
@@ -414,7 +476,12 @@ mod tests {
 
     #[test]
     fn table_args_round_trip() {
-        for line in ["a b 0 8", "a b 0 8 2 block_size 512"] {
+        for line in [
+            "a b 0 8",
+            "a b 0 8 2 block_size 512",
+            "a b 0 8 2 read_retries 0",
+            "a b 0 8 4 block_size 8192 read_retries 3",
+        ] {
             let a = parse(line).unwrap();
             let mut s = String::new();
             a.features.write_table_args(&mut s).unwrap();
@@ -424,7 +491,7 @@ mod tests {
 
     #[test]
     fn geometry() {
-        let a = parse("a b 0 500").unwrap();
+        let a = parse("a b 0 4096").unwrap();
         assert_eq!(validate_geometry(&a, &GEO), Ok(()));
         let g = |f: fn(&mut DeviceGeometry)| {
             let mut g = GEO;
@@ -432,7 +499,7 @@ mod tests {
             g
         };
         assert_eq!(
-            validate_geometry(&a, &g(|g| g.target_len = 1001)),
+            validate_geometry(&a, &g(|g| g.target_len = 1016)),
             Err(ArgError::TargetBeyondMain)
         );
         assert_eq!(
@@ -440,7 +507,7 @@ mod tests {
             Err(ArgError::TargetLenZero)
         );
         assert_eq!(
-            validate_geometry(&a, &g(|g| g.spare_sectors = 499)),
+            validate_geometry(&a, &g(|g| g.spare_sectors = 4095)),
             Err(ArgError::SpareBeyondDevice)
         );
         assert_eq!(
@@ -449,25 +516,29 @@ mod tests {
         );
         let same = DeviceGeometry {
             same_device: true,
-            main_sectors: 2000,
-            spare_sectors: 2000,
+            main_sectors: 8000,
+            spare_sectors: 8000,
             ..GEO
         };
         assert_eq!(
-            validate_geometry(&parse("a a 999 8").unwrap(), &same),
+            validate_geometry(&parse("a a 999 4096").unwrap(), &same),
             Err(ArgError::SpareOverlapsMain)
         );
         assert_eq!(
-            validate_geometry(&parse("a a 1000 8").unwrap(), &same),
+            validate_geometry(&parse("a a 1000 4096").unwrap(), &same),
             Ok(())
         );
         assert_eq!(
-            validate_geometry(&parse("a b 0 7").unwrap(), &GEO),
+            validate_geometry(&parse("a b 0 512").unwrap(), &GEO),
             Err(ArgError::SpareTooSmall)
+        );
+        assert_eq!(
+            validate_geometry(&a, &g(|g| g.target_len = 996)),
+            Err(ArgError::TargetLenUnaligned)
         );
         let lbs4k = g(|g| g.logical_block_size = 4096);
         assert_eq!(
-            validate_geometry(&parse("a b 4 400").unwrap(), &lbs4k),
+            validate_geometry(&parse("a b 4 4000").unwrap(), &lbs4k),
             Err(ArgError::SpareStartMisaligned)
         );
     }
@@ -496,6 +567,8 @@ mod tests {
             BlockSizeBelowLogical,
             SpareTooSmall,
             SpareStartMisaligned,
+            ReadRetriesInvalid,
+            TargetLenUnaligned,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -6,4 +6,8 @@
 //! module of the crate) and in userspace (the `dm-remap-logic` crate, see `userspace.rs`)
 //! where `cargo test`, fuzzing and native benchmarks run against exactly the same code.
 
+pub mod alloc;
 pub mod args;
+pub mod layout;
+pub mod message;
+pub mod route;

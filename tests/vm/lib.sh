@@ -91,3 +91,33 @@ check_kernel_log() {
 	fi
 	return 0
 }
+
+# bad_main NAME LOOPDEV BLOCK...: a dm device NAME over LOOPDEV whose 4 KiB blocks BLOCK...
+# fail every read and write (dm-error segments between dm-linear ones); prints its path.
+bad_main() {
+	_name=$1
+	_dev=$2
+	shift 2
+	_size=$(sectors "$_dev")
+	_pos=0
+	: >/tmp/dmr-badtable
+	for _b in $(printf '%s\n' "$@" | sort -n); do
+		_s=$((_b * 8))
+		[ "$_s" -gt "$_pos" ] && echo "$_pos $((_s - _pos)) linear $_dev $_pos" >>/tmp/dmr-badtable
+		echo "$_s 8 error" >>/tmp/dmr-badtable
+		_pos=$((_s + 8))
+	done
+	[ "$_pos" -lt "$_size" ] && echo "$_pos $((_size - _pos)) linear $_dev $_pos" >>/tmp/dmr-badtable
+	dmsetup create "$_name" /tmp/dmr-badtable
+	echo "/dev/mapper/$_name"
+}
+
+# block_of FILE BLOCK: 4 KiB block BLOCK of FILE (or device) into /tmp/dmr-blk.
+block_of() {
+	dd if="$1" of=/tmp/dmr-blk bs=4096 skip="$2" count=1 iflag=direct 2>/dev/null
+}
+
+# status_field DEV N: field N (1-based) of the remap target's status after "remap".
+status_field() {
+	dmsetup status "$1" | awk -v n="$2" '{print $(3 + n)}'
+}

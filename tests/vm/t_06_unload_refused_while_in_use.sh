@@ -3,7 +3,7 @@
 load_module
 main=$(make_disk main 16)
 spare=$(make_disk spare 4)
-dmsetup create r0 --table "0 $(sectors "$main") remap $main $spare 0 64"
+dmsetup create r0 --table "0 $(sectors "$main") remap $main $spare 0 2048"
 expect_fail rmmod dm_remap
 grep -q '^dm_remap ' /proc/modules || fail "module gone while in use"
 random_file /tmp/dmr-p 16

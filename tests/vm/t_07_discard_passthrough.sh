@@ -4,7 +4,7 @@ main=$(make_disk main 16)
 spare=$(make_disk spare 4)
 other=$(make_disk other 1)
 len=$(sectors "$main")
-printf '0 2048 linear %s 0\n2048 %s remap %s %s 0 64\n' "$other" "$len" "$main" "$spare" |
+printf '0 2048 linear %s 0\n2048 %s remap %s %s 0 2048\n' "$other" "$len" "$main" "$spare" |
 	dmsetup create r0
 random_file /tmp/dmr-p 1024
 dd if=/tmp/dmr-p of="$main" bs=4096 oflag=direct 2>/dev/null

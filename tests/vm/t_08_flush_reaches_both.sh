@@ -2,7 +2,7 @@
 load_module
 main=$(make_disk main 16)
 spare=$(make_disk spare 4)
-dmsetup create r0 --table "0 $(sectors "$main") remap $main $spare 0 64"
+dmsetup create r0 --table "0 $(sectors "$main") remap $main $spare 0 2048"
 flushes() { awk '{print $16}' "/sys/block/$(basename "$1")/stat"; }
 m0=$(flushes "$main")
 s0=$(flushes "$spare")

@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A maple tree of integer values with lock-free readers.
+//!
+//! The `kernel` crate's `MapleTree` stores owned pointers and reads under the tree lock;
+//! the I/O path needs reads that take no lock at all. This wrapper keeps the tree in RCU
+//! mode (`MT_FLAGS_USE_RCU`) and stores plain integers as tagged values
+//! (`xa_mk_value`), so a reader needs nothing but the RCU read lock `mtree_load` and
+//! `mt_find` take internally, and no value ever needs freeing. Writers are serialised by
+//! the tree's internal lock and may allocate.
+
+use crate::bindings;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// Largest value a [`ValueTree`] can store (`xa_mk_value` keeps one bit for the tag).
+pub(crate) const MAX_VALUE: u64 = (1 << 62) - 1;
+
+/// A map from `u64` keys to `u64` values (at most [`MAX_VALUE`]).
+///
+/// # Invariants
+///
+/// `tree` is an initialised maple tree in RCU mode whose entries are all tagged values.
+#[pin_data(PinnedDrop)]
+pub(crate) struct ValueTree {
+    #[pin]
+    tree: Opaque<bindings::maple_tree>,
+}
+
+// SAFETY: The maple tree synchronises writers with its internal lock and readers with RCU.
+unsafe impl Send for ValueTree {}
+// SAFETY: As above; all methods take `&self`.
+unsafe impl Sync for ValueTree {}
+
+fn encode(value: u64) -> *mut c_void {
+    // `xa_mk_value`: the value shifted left with the low bit set.
+    ((value << 1) | 1) as usize as *mut c_void
+}
+
+fn decode(entry: *mut c_void) -> Option<u64> {
+    let raw = entry as usize as u64;
+    // Only tagged values are ever stored (type invariant); NULL means no entry.
+    (raw & 1 == 1).then_some(raw >> 1)
+}
+
+impl ValueTree {
+    /// An empty tree.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `slot` is valid for writes; `mt_init_flags` initialises it fully.
+            tree <- Opaque::ffi_init(|slot| unsafe { bindings::dmr_mt_init(slot) }),
+        })
+    }
+
+    fn raw(&self) -> *mut bindings::maple_tree {
+        self.tree.get()
+    }
+
+    /// The value stored for `key`. Lock-free; callable from any context.
+    pub(crate) fn get(&self, key: u64) -> Option<u64> {
+        // SAFETY: The tree is initialised (type invariant); `mtree_load` takes the RCU
+        // read lock itself and the returned value is an integer, not a pointer.
+        decode(unsafe { bindings::mtree_load(self.raw(), key as usize) })
+    }
+
+    /// The first entry with a key in `from..=last`. Lock-free; callable from any context.
+    pub(crate) fn first_in(&self, from: u64, last: u64) -> Option<(u64, u64)> {
+        if from > last {
+            return None;
+        }
+        let mut index = from as usize;
+        // SAFETY: As in `get`. `mt_find` sets `index` to one past the end of the entry it
+        // found; all entries cover a single key, so that key is `index - 1`.
+        let entry = unsafe { bindings::mt_find(self.raw(), &mut index, last as usize) };
+        let value = decode(entry)?;
+        Some(((index as u64).wrapping_sub(1), value))
+    }
+
+    /// Stores `value` for `key`, replacing what was there. May sleep (it allocates with
+    /// `GFP_NOIO`: callers are on the I/O path of a block device).
+    pub(crate) fn insert(&self, key: u64, value: u64) -> Result {
+        if value > MAX_VALUE {
+            return Err(EINVAL);
+        }
+        // SAFETY: The tree is initialised; the entry is a tagged value (type invariant).
+        kernel::error::to_result(unsafe {
+            bindings::mtree_store(
+                self.raw(),
+                key as usize,
+                encode(value),
+                bindings::DMR_GFP_NOIO,
+            )
+        })
+    }
+
+    /// Removes the entry for `key` and returns its value.
+    pub(crate) fn remove(&self, key: u64) -> Option<u64> {
+        // SAFETY: The tree is initialised.
+        decode(unsafe { bindings::mtree_erase(self.raw(), key as usize) })
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for ValueTree {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: The tree is initialised and no reader can hold a reference to it any
+        // more (we are being dropped); values need no freeing.
+        unsafe { bindings::mtree_destroy(self.raw()) };
+    }
+}

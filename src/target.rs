@@ -268,11 +268,11 @@ impl Operations for RemapTarget {
             return EndIoResult::Done;
         }
         match bio.op() {
-            ReqOp::Read | ReqOp::Write => {
+            ReqOp::Read | ReqOp::Write | ReqOp::WriteZeroes => {
                 io.owned = true;
                 EndIoResult::Defer
             }
-            // A failed discard or write-zeroes is reported as it is.
+            // A failed discard is reported as it is: discards are advisory.
             _ => EndIoResult::Done,
         }
     }
@@ -331,7 +331,7 @@ impl RemapTarget {
         };
         write!(
             out,
-            "{}/{} {} {} {} {} {} {}",
+            "{}/{} {} {} {} {} {} {} {}",
             s.remapped(),
             s.layout.data_blocks(),
             spare_state,
@@ -339,7 +339,8 @@ impl RemapTarget {
             c.write_errors.load(Relaxed),
             c.auto_remaps.load(Relaxed),
             c.manual_remaps.load(Relaxed),
-            s.failing()
+            s.failing(),
+            c.spare_errors.load(Relaxed)
         )
     }
 

@@ -92,10 +92,11 @@ check_kernel_log() {
 	return 0
 }
 
-# bad_main NAME LOOPDEV BLOCK...: a dm device NAME over LOOPDEV whose 4 KiB blocks BLOCK...
-# fail every read and write (dm-error segments between dm-linear ones); prints its path.
-bad_main() {
-	_name=$1
+# bad_table MODE LOOPDEV BLOCK...: writes to /tmp/dmr-badtable a table over LOOPDEV whose
+# 4 KiB blocks BLOCK... fail: MODE "error" fails reads and writes (dm-error), "wfail"
+# fails writes only (dm-flakey error_writes, always down); the rest is dm-linear.
+bad_table() {
+	_mode=$1
 	_dev=$2
 	shift 2
 	_size=$(sectors "$_dev")
@@ -104,12 +105,38 @@ bad_main() {
 	for _b in $(printf '%s\n' "$@" | sort -n); do
 		_s=$((_b * 8))
 		[ "$_s" -gt "$_pos" ] && echo "$_pos $((_s - _pos)) linear $_dev $_pos" >>/tmp/dmr-badtable
-		echo "$_s 8 error" >>/tmp/dmr-badtable
+		if [ "$_mode" = error ]; then
+			echo "$_s 8 error" >>/tmp/dmr-badtable
+		else
+			echo "$_s 8 flakey $_dev $_s 0 1 1 error_writes" >>/tmp/dmr-badtable
+		fi
 		_pos=$((_s + 8))
 	done
-	[ "$_pos" -lt "$_size" ] && echo "$_pos $((_size - _pos)) linear $_dev $_pos" >>/tmp/dmr-badtable
+	if [ "$_pos" -lt "$_size" ]; then
+		echo "$_pos $((_size - _pos)) linear $_dev $_pos" >>/tmp/dmr-badtable
+	fi
+}
+
+# bad_main NAME LOOPDEV BLOCK...: a dm device NAME over LOOPDEV whose 4 KiB blocks BLOCK...
+# fail every read and write; prints its path.
+bad_main() {
+	_name=$1
+	_dev=$2
+	shift 2
+	bad_table error "$_dev" "$@"
 	dmsetup create "$_name" /tmp/dmr-badtable
 	echo "/dev/mapper/$_name"
+}
+
+# random_blocks COUNT BLOCKS SEED: COUNT distinct numbers in 1..BLOCKS-2.
+random_blocks() {
+	awk -v c="$1" -v n="$2" -v seed="$3" 'BEGIN { srand(seed); while (k < c) {
+		b = int(rand() * (n - 2)) + 1; if (!(b in s)) { s[b] = 1; k++; print b } } }'
+}
+
+# copy_blocks SPARE_SECTORS: 4 KiB blocks one metadata copy takes (docs/target.md).
+copy_blocks() {
+	echo $(((4096 + 2 * ($1 / 8) * 16 + 65536 + 4095) / 4096))
 }
 
 # block_of FILE BLOCK: 4 KiB block BLOCK of FILE (or device) into /tmp/dmr-blk.

@@ -18,6 +18,11 @@ if dd if=/dev/mapper/r0 of=/tmp/dmr-x bs=4096 skip="$first" count=1 iflag=direct
 	fail "read of unreadable block $first succeeded"
 fi
 [ "$(dmsetup message r0 0 query "$first")" = "$first failing" ] || fail "block $first not failing"
+[ "$(status_field r0 3)" = 1 ] && [ "$(status_field r0 7)" = 1 ] || fail "status: $(dmsetup status r0)"
+# clear_errors forgets the mark and the counters; the block still cannot be read.
+dmsetup message r0 0 clear_errors
+[ "$(status_field r0 3)" = 0 ] && [ "$(status_field r0 7)" = 0 ] || fail "after clear_errors: $(dmsetup status r0)"
+expect_fail dd if=/dev/mapper/r0 of=/tmp/dmr-x bs=4096 skip="$first" count=1 iflag=direct
 random_file /tmp/dmr-p "$blocks"
 dd if=/tmp/dmr-p of=/dev/mapper/r0 bs=64k oflag=direct 2>/dev/null || fail "writes failed"
 same_bytes /dev/mapper/r0 0 /tmp/dmr-p
@@ -26,6 +31,18 @@ dmsetup message r0 0 list >/tmp/dmr-list
 [ "$(awk '{print $1}' /tmp/dmr-list | sort -n | tr '\n' ' ')" = "$(printf '%s\n' $bad | sort -n | tr '\n' ' ')" ] ||
 	fail "remapped blocks differ from the bad blocks"
 [ "$(awk '{print $3}' /tmp/dmr-list | sort -u | wc -l)" = "$nbad" ] || fail "a spare block is used twice"
+# No spare data block lies in a metadata copy.
+slen=$(sectors "$spare")
+total=$((slen / 8))
+cb=$(copy_blocks "$slen")
+for s in $(awk '{print $3}' /tmp/dmr-list); do
+	for i in 0 1 2 3 4; do
+		start=$((i * total / 5))
+		if [ "$s" -ge "$start" ] && [ "$s" -lt $((start + cb)) ]; then
+			fail "spare block $s is in metadata copy $i"
+		fi
+	done
+done
 # Each bad block's data is in its spare block.
 while read -r b _ s; do
 	block_of /tmp/dmr-p "$b"

@@ -126,7 +126,11 @@ impl Core {
         len: usize,
         buf: &mut IoBuffer,
     ) -> Result {
-        let loc = self.state.entry(block).and_then(Entry::read_location);
+        // The writer lock keeps the block where it is (and its spare block allocated)
+        // while we read it.
+        let mut w = self.state.writer.lock();
+        let entry = self.state.entry(block);
+        let loc = entry.and_then(Entry::read_location);
         if self
             .read_block_part(block, loc, buf, off..off + len)
             .is_ok()
@@ -134,12 +138,9 @@ impl Core {
             return bio.copy_to(d, done as u32, &buf.as_slice()[off..off + len]);
         }
         Counters::inc(&self.state.counters.read_errors);
-        if loc.is_none() {
-            let mut w = self.state.writer.lock();
-            if self.state.entry(block).is_none() {
-                // Best effort: without memory for the mark the block is still not served.
-                let _ = self.state.set(&mut w, block, Some(Entry::Failing));
-            }
+        if entry.is_none() {
+            // Best effort: without memory for the mark the block is still not served.
+            let _ = self.state.set(&mut w, block, Some(Entry::Failing));
         }
         Err(EIO)
     }
@@ -168,37 +169,27 @@ impl Core {
         }
         let state = &self.state;
         let mut w = state.writer.lock();
-        let sector_in_block = (off / 512) as u64;
-        let from = match state.entry(block) {
-            Some(Entry::Remapped(s)) => {
-                let sector = self.layout().block_sector(s) + sector_in_block;
-                if self
-                    .io
-                    .write(&self.spare, sector, buf, off, len, false)
-                    .is_ok()
-                {
-                    return Ok(());
-                }
-                Counters::inc(&state.counters.spare_errors);
-                Some(s)
-            }
-            None => {
-                let sector = (block << self.layout().block_shift()) + sector_in_block;
-                if self
-                    .io
-                    .write(&self.main, sector, buf, off, len, false)
-                    .is_ok()
-                {
-                    return Ok(());
-                }
-                Counters::inc(&state.counters.write_errors);
-                None
-            }
-            // Known to fail: do not trust the main device with it.
-            Some(Entry::Failing) => None,
+        let entry = state.entry(block);
+        let from = match entry {
+            Some(Entry::Remapped(s)) => Some(s),
+            None | Some(Entry::Failing) => None,
             // Only set with the writer lock held, which we hold.
             Some(Entry::Moving(_)) => return Err(EBUSY),
         };
+        // A block known to fail is not trusted with the data: it moves straight away.
+        if entry != Some(Entry::Failing) {
+            let (dev, base) = self.location(block, from);
+            let sector = base + (off / 512) as u64;
+            if self.io.write(dev, sector, buf, off, len, false).is_ok() {
+                return Ok(());
+            }
+            let c = &state.counters;
+            Counters::inc(if from.is_some() {
+                &c.spare_errors
+            } else {
+                &c.write_errors
+            });
+        }
         // When the move fails, a block whose main write failed is failing; one whose spare
         // block failed keeps it (its old data, as the write did not happen).
         let on_fail = from.map_or(Entry::Failing, Entry::Remapped);
@@ -431,6 +422,9 @@ impl Core {
             ));
         }
         let _ = state.set(&mut w, block, None);
+        // Reads sent to the spare block before the switch must finish before it can be
+        // handed out again.
+        state.srcu.synchronize();
         let _ = w.alloc.release(s);
         state.exhausted.store(false, Relaxed);
         Ok(())

@@ -37,7 +37,7 @@ const FLUSH_BIOS: u32 = 2;
 pub(crate) struct PerIo {
     /// The bio as `map` accepted it (dm sector, data iterator), for retries and remaps.
     pub(crate) details: BioDetails,
-    /// The write's SRCU read section, held from `map` to `end_io`.
+    /// The SRCU read section of a write or a spare-block I/O, held from `map` to `end_io`.
     token: SrcuToken,
     has_token: bool,
     /// The worker owns the bio; its second `end_io` only passes the status on.
@@ -234,7 +234,7 @@ impl Operations for RemapTarget {
         };
         bio.accept_partial(r.sectors);
         io.details = bio.record();
-        match r.dest {
+        let to_spare = match r.dest {
             Destination::Worker { .. } => {
                 io.owned = true;
                 return MapResult::Defer;
@@ -242,13 +242,17 @@ impl Operations for RemapTarget {
             Destination::Main => {
                 bio.set_dev(&core.main);
                 bio.set_sector(rel);
+                false
             }
             Destination::Spare { block, offset } => {
                 bio.set_dev(&core.spare);
                 bio.set_sector(core.layout().block_sector(block) + offset);
+                true
             }
-        }
-        if access == Access::Write {
+        };
+        // Writes anywhere (a move must not race them) and any I/O to a spare block (a
+        // freed spare block must not be reused under a read still in flight).
+        if access == Access::Write || to_spare {
             io.token = state.srcu.down_read();
             io.has_token = true;
         }

@@ -529,7 +529,7 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            validate_geometry(&parse("a b 0 512").unwrap(), &GEO),
+            validate_geometry(&parse("a b 0 256").unwrap(), &GEO),
             Err(ArgError::SpareTooSmall)
         );
         assert_eq!(

@@ -16,8 +16,32 @@ pub const DEFAULT_METADATA_COPIES: u32 = 5;
 pub const SUPERBLOCK_BYTES: u64 = 4096;
 /// Bytes one remap entry takes in a metadata table.
 pub const ENTRY_BYTES: u64 = 16;
-/// Bytes of the journal of new entries in every copy.
-pub const JOURNAL_BYTES: u64 = 64 * 1024;
+/// Alignment of every metadata area inside a copy (the largest logical block size).
+pub const AREA_ALIGN: u64 = 4096;
+/// Smallest journal.
+pub const MIN_JOURNAL_BYTES: u64 = 16 * 1024;
+
+/// Bytes of one checkpoint slot for a region of `total_blocks`: one entry per block.
+pub const fn slot_bytes(total_blocks: u64) -> u64 {
+    (total_blocks * ENTRY_BYTES).div_ceil(AREA_ALIGN) * AREA_ALIGN
+}
+
+/// Bytes of the journal for a region of `total_blocks`: an eighth of a slot (at least
+/// [`MIN_JOURNAL_BYTES`]), so a checkpoint is written at most once per that many journal
+/// bytes and its cost per commit stays bounded whatever the table size.
+pub const fn journal_bytes(total_blocks: u64) -> u64 {
+    let j = (total_blocks * 2).div_ceil(AREA_ALIGN) * AREA_ALIGN;
+    if j < MIN_JOURNAL_BYTES {
+        MIN_JOURNAL_BYTES
+    } else {
+        j
+    }
+}
+
+/// Bytes of one metadata copy: superblock, two checkpoint slots, journal.
+pub const fn copy_bytes(total_blocks: u64) -> u64 {
+    SUPERBLOCK_BYTES + 2 * slot_bytes(total_blocks) + journal_bytes(total_blocks)
+}
 
 /// The layout of one spare region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,11 +99,10 @@ impl SpareLayout {
     }
 
     /// Blocks one metadata copy takes for a region of `total_blocks`: a superblock, two
-    /// table areas with room for an entry per block (the copy being rewritten and the one
-    /// still valid), and a journal.
+    /// checkpoint slots with room for an entry per block (the one being rewritten and the
+    /// one still valid), and a journal.
     fn copy_blocks_for(total_blocks: u64, block_bytes: u64) -> u64 {
-        let bytes = SUPERBLOCK_BYTES + 2 * total_blocks * ENTRY_BYTES + JOURNAL_BYTES;
-        bytes.div_ceil(block_bytes)
+        copy_bytes(total_blocks).div_ceil(block_bytes)
     }
 
     /// log2 of the sectors in a block.
@@ -151,14 +174,14 @@ mod tests {
 
     #[test]
     fn small_region() {
-        // 400 blocks of 4 KiB: each copy is 1 (sb) + 4 (2*400*16 = 12800 B) + 16 (journal)
-        // = 21 blocks, 5 copies = 105 blocks of metadata.
+        // 400 blocks of 4 KiB: each copy is 1 (sb) + 2 * 2 (slots of 400*16 = 6400 B,
+        // rounded to 8 KiB) + 4 (16 KiB journal) = 9 blocks, 5 copies = 45 blocks.
         let l = SpareLayout::new(0, 400 * 8, 4096, 5).unwrap();
         assert_eq!(l.total_blocks(), 400);
-        assert_eq!(l.copy_blocks(), 21);
-        assert_eq!(l.data_blocks(), 400 - 105);
+        assert_eq!(l.copy_blocks(), 9);
+        assert_eq!(l.data_blocks(), 400 - 45);
         let meta = (0..400).filter(|&b| l.is_metadata(b)).count() as u64;
-        assert_eq!(meta, 105);
+        assert_eq!(meta, 45);
         assert_eq!(l.block_sector(3), 24);
     }
 
@@ -179,10 +202,12 @@ mod tests {
     #[test]
     fn too_small_and_bad_arguments() {
         assert_eq!(SpareLayout::new(0, 8, 4096, 5), Err(LayoutError::TooSmall));
+        // 5 copies of 7 blocks need a stride of 7: 35 blocks is too small, 36 is not.
         assert_eq!(
-            SpareLayout::new(0, 80 * 8, 4096, 5),
+            SpareLayout::new(0, 35 * 8, 4096, 5),
             Err(LayoutError::TooSmall)
         );
+        assert!(SpareLayout::new(0, 36 * 8, 4096, 5).is_ok());
         assert_eq!(
             SpareLayout::new(0, 1 << 20, 4096, 1),
             Err(LayoutError::Copies)
@@ -198,10 +223,8 @@ mod tests {
         // 1,000,000 data blocks need a table of at least that many entries.
         let l = SpareLayout::new(0, 1_100_000 * 8, 4096, 5).unwrap();
         assert!(l.data_blocks() >= 1_000_000, "{}", l.data_blocks());
-        assert!(
-            (l.copy_blocks() * 4096 - SUPERBLOCK_BYTES - JOURNAL_BYTES) / (2 * ENTRY_BYTES)
-                >= l.total_blocks()
-        );
+        assert!(slot_bytes(l.total_blocks()) / ENTRY_BYTES >= l.total_blocks());
+        assert!(l.copy_blocks() * 4096 >= copy_bytes(l.total_blocks()));
     }
 
     proptest::proptest! {

@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod args;
+pub mod format;
 pub mod layout;
 pub mod message;
 pub mod route;

@@ -136,7 +136,11 @@ random_blocks() {
 
 # copy_blocks SPARE_SECTORS: 4 KiB blocks one metadata copy takes (docs/target.md).
 copy_blocks() {
-	echo $(((4096 + 2 * ($1 / 8) * 16 + 65536 + 4095) / 4096))
+	_t=$(($1 / 8))
+	_slot=$(((_t * 16 + 4095) / 4096 * 4096))
+	_j=$(((_t * 2 + 4095) / 4096 * 4096))
+	[ "$_j" -lt 16384 ] && _j=16384
+	echo $(((4096 + 2 * _slot + _j + 4095) / 4096))
 }
 
 # block_of FILE BLOCK: 4 KiB block BLOCK of FILE (or device) into /tmp/dmr-blk.

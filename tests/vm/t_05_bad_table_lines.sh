@@ -45,6 +45,6 @@ bad block_size_missing "0 $len remap $main $spare 0 8 1 block_size" "Invalid blo
 bad block_size_range "0 $len remap $main $spare 0 8 2 block_size 3000" "Invalid block_size: must be a power of two"
 bad block_size_below_lbs "0 $len remap $main $nb4k 0 64 2 block_size 512" "Invalid block_size: smaller than the logical block size"
 bad spare_misaligned "0 $len remap $main $nb4k 1 64" "Invalid spare_start: not aligned"
-bad spare_too_small "0 $len remap $main $spare 0 512" "Spare region is too small for the metadata copies"
+bad spare_too_small "0 $len remap $main $spare 0 256" "Spare region is too small for the metadata copies"
 bad target_unaligned "0 $((len - 1)) remap $main $spare 0 2048" "Target length is not a multiple of the block size"
 bad read_retries_range "0 $len remap $main $spare 0 2048 2 read_retries 101" "Invalid read_retries"

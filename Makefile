@@ -41,8 +41,8 @@ modules:
 # runs clippy-driver with the kernel's lint set) that fails on any warning.
 check:
 	rustfmt --check --edition 2021 --config-path $(RUSTFMT_CONFIG) $(RUST_ROOTS)
-	cargo fmt --check
-	cargo clippy --quiet --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --quiet --workspace --all-targets -- -D warnings
 	@touch $(ROOT)/src/dm_remap.rs
 	@set -o pipefail; $(KMAKE) CLIPPY=1 modules 2>&1 | tee $(ROOT)/.clippy.log
 	@if grep -q '^\(warning\|error\)' $(ROOT)/.clippy.log; then \

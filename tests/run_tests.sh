@@ -67,7 +67,7 @@ fi
 
 if [ "$run_unit" = 1 ]; then
 	log "userspace unit tests (cargo test)"
-	cargo test --color never --no-fail-fast >"$logs/cargo.log" 2>&1
+	cargo test --workspace --color never --no-fail-fast >"$logs/cargo.log" 2>&1
 	cargo_rc=$?
 	n=0
 	while read -r name status; do

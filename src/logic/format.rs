@@ -517,6 +517,30 @@ const CRC32C_TABLE: [u32; 256] = {
     t
 };
 
+/// Applies copy `sb`'s active checkpoint (`slot`, the slot's bytes) and then its journal
+/// (`journal`, the journal's bytes) through `apply`; returns where the journal ends.
+/// `scratch` must be as large as the journal.
+pub fn replay_copy(
+    sb: &Superblock,
+    slot: &[u8],
+    journal: &[u8],
+    crc: Crc32c,
+    scratch: &mut [u8],
+    mut apply: impl FnMut(Change) -> Result<(), FormatError>,
+) -> Result<JournalEnd, FormatError> {
+    decode_checkpoint(
+        slot,
+        sb.cp_entries,
+        sb.cp_crc,
+        sb.total_blocks,
+        crc,
+        &mut apply,
+    )?;
+    replay_journal(journal, sb.seq, &sb.uuid, crc, scratch, apply, || {
+        FormatError::Entries
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,211 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The tool against image files: format, dump, check, corrupt, repair.
+
+use dm_remap_logic::format::{self, crc32c_sw, Change, CopyAreas, Superblock};
+use dm_remap_logic::layout::SpareLayout;
+use std::fs::OpenOptions;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SPARE_LEN: u64 = 16384; // sectors: 2048 blocks of 4 KiB
+
+fn image(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let p = dir.join(name);
+    let f = std::fs::File::create(&p).unwrap();
+    f.set_len(SPARE_LEN * 512).unwrap();
+    p
+}
+
+fn tool(args: &[&str], img: &Path) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dm-remap-tool"))
+        .args(args)
+        .arg(img)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn format_image(img: &Path) {
+    let (code, out) = tool(
+        &[
+            "format",
+            "--spare-len",
+            "16384",
+            "--block-size",
+            "4096",
+            "--main-sectors",
+            "1048576",
+        ],
+        img,
+    );
+    assert_eq!(code, 0, "{out}");
+}
+
+fn layout() -> SpareLayout {
+    SpareLayout::new(0, SPARE_LEN, 4096, 5).unwrap()
+}
+
+/// Appends a journal record with `changes` to the copies in `copies`, as the module does.
+fn commit(img: &Path, copies: &[u32], seq: u64, tail: u64, changes: &[Change]) {
+    let l = layout();
+    let a = CopyAreas::new(&l);
+    let f = OpenOptions::new().read(true).write(true).open(img).unwrap();
+    for &i in copies {
+        let off = l.block_sector(l.copy_start(i)) * 512;
+        let mut sbb = vec![0u8; 4096];
+        f.read_exact_at(&mut sbb, off).unwrap();
+        let mut scratch = vec![0u8; 4096];
+        let sb = Superblock::decode(&sbb, crc32c_sw, &mut scratch).unwrap();
+        let mut rec = vec![0u8; 512];
+        let n = format::encode_record(&mut rec, seq, sb.seq, &sb.uuid, changes, crc32c_sw).unwrap();
+        f.write_all_at(&rec[..n], off + a.journal + tail).unwrap();
+    }
+}
+
+fn corrupt_superblock(img: &Path, i: u32) {
+    let l = layout();
+    let f = OpenOptions::new().read(true).write(true).open(img).unwrap();
+    let off = l.block_sector(l.copy_start(i)) * 512 + 100;
+    f.write_all_at(&[0x5a], off).unwrap();
+}
+
+#[test]
+fn format_dump_check() {
+    let img = image("fresh.img");
+    format_image(&img);
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("all 5 copies valid at seq 1"), "{out}");
+    let (code, out) = tool(&["dump", "--json"], &img);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["remaps"].as_array().unwrap().len(), 0);
+    assert_eq!(v["seq"], 1);
+    // Formatting over valid metadata needs --force.
+    let (code, out) = tool(
+        &[
+            "format",
+            "--spare-len",
+            "16384",
+            "--block-size",
+            "4096",
+            "--main-sectors",
+            "8",
+        ],
+        &img,
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--force"), "{out}");
+}
+
+#[test]
+fn journal_entries_corruption_and_repair() {
+    let img = image("repair.img");
+    format_image(&img);
+    commit(
+        &img,
+        &[0, 1, 2, 3, 4],
+        2,
+        0,
+        &[Change::Remap {
+            main: 7,
+            spare: 500,
+        }],
+    );
+    commit(
+        &img,
+        &[0, 1, 2, 3, 4],
+        3,
+        512,
+        &[Change::Retire { spare: 501 }],
+    );
+    let (code, out) = tool(&["dump"], &img);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("7 spare 500") && out.contains("retired 501"),
+        "{out}"
+    );
+    assert_eq!(tool(&["check"], &img).0, 0);
+
+    // A commit that reached only two copies: the newest wins, the rest are stale.
+    commit(
+        &img,
+        &[0, 3],
+        4,
+        1024,
+        &[Change::Remap {
+            main: 9,
+            spare: 502,
+        }],
+    );
+    corrupt_superblock(&img, 2);
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("copy 2 at byte") && out.contains("checksum mismatch"),
+        "{out}"
+    );
+    let (code, out) = tool(&["dump", "--json"], &img);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["seq"], 4);
+    assert_eq!(v["remaps"], serde_json::json!([[7, 500], [9, 502]]));
+
+    let (code, out) = tool(&["repair"], &img);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("all 5 copies valid at seq 4"), "{out}");
+    let (_, out) = tool(&["dump"], &img);
+    assert!(
+        out.contains("9 spare 502") && out.contains("retired 501"),
+        "{out}"
+    );
+}
+
+#[test]
+fn nothing_valid_is_reported() {
+    let img = image("dead.img");
+    format_image(&img);
+    for i in 0..5 {
+        corrupt_superblock(&img, i);
+    }
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("give --spare-len"), "{out}");
+    let (code, out) = tool(
+        &[
+            "check",
+            "--spare-len",
+            "16384",
+            "--block-size",
+            "4096",
+            "--copies",
+            "5",
+        ],
+        &img,
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("no valid copy"), "{out}");
+    assert_eq!(
+        tool(
+            &[
+                "repair",
+                "--spare-len",
+                "16384",
+                "--block-size",
+                "4096",
+                "--copies",
+                "5"
+            ],
+            &img
+        )
+        .0,
+        2
+    );
+}

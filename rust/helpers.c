@@ -4,6 +4,7 @@
  * Each one only forwards its arguments; see helpers.h.
  */
 #include <linux/bio.h>
+#include <linux/crc32.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
@@ -119,6 +120,40 @@ int dmr_io_sync(struct dm_io_client *client, struct block_device *bdev, sector_t
 	};
 
 	return dm_io(&req, 1, &region, NULL, NULL, IOPRIO_DEFAULT);
+}
+
+/*
+ * The same buffer to n regions of bdev (at most DMR_MAX_COPIES), in parallel; bit i of
+ * *error_bits is set when region i failed. Returns 0 or the first error.
+ */
+int dmr_io_sync_regions(struct dm_io_client *client, struct block_device *bdev,
+			const sector_t *sectors, unsigned int n, sector_t count, blk_opf_t opf,
+			void *buf, unsigned long *error_bits)
+{
+	struct dm_io_region regions[DMR_MAX_COPIES];
+	struct dm_io_request req = {
+		.bi_opf = opf,
+		.mem.type = is_vmalloc_addr(buf) ? DM_IO_VMA : DM_IO_KMEM,
+		.mem.ptr.addr = buf,
+		.client = client,
+	};
+	unsigned int i;
+
+	if (n == 0 || n > DMR_MAX_COPIES)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		regions[i].bdev = bdev;
+		regions[i].sector = sectors[i];
+		regions[i].count = count;
+	}
+	*error_bits = 0;
+	return dm_io(&req, n, regions, error_bits, NULL, IOPRIO_DEFAULT);
+}
+
+/* The standard CRC32C (inverted at both ends), check value 0xe3069283. */
+u32 dmr_crc32c(const void *p, size_t len)
+{
+	return ~crc32c(~0U, p, len);
 }
 
 void dmr_mt_init(struct maple_tree *mt)

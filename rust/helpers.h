@@ -9,6 +9,9 @@
 #include <linux/types.h>
 #include <linux/bvec.h>
 
+/* Most metadata copies a target may keep (one dm-io region each). */
+#define DMR_MAX_COPIES 16
+
 struct bio;
 struct block_device;
 struct dm_target;
@@ -49,6 +52,11 @@ void dmr_bio_endio(struct bio *bio, u8 status);
 
 int dmr_io_sync(struct dm_io_client *client, struct block_device *bdev, sector_t sector,
 		sector_t count, blk_opf_t opf, void *buf);
+
+int dmr_io_sync_regions(struct dm_io_client *client, struct block_device *bdev,
+			const sector_t *sectors, unsigned int n, sector_t count, blk_opf_t opf,
+			void *buf, unsigned long *error_bits);
+u32 dmr_crc32c(const void *p, size_t len);
 
 void dmr_mt_init(struct maple_tree *mt);
 

@@ -21,6 +21,7 @@ mod workqueue;
 // `pub` items unreachable from here and items only the userspace side uses.
 #[allow(unreachable_pub, dead_code)]
 mod logic;
+mod metadata;
 mod remap;
 mod state;
 mod target;

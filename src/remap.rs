@@ -17,6 +17,7 @@
 use crate::dm::{
     BioDetails, BlkStatus, DeferredBio, DmDev, IoBuffer, MessageError, ReqOp, ResultBuf,
 };
+use crate::logic::format::Change;
 use crate::logic::message::{self, Message};
 use crate::logic::route::Entry;
 use crate::state::{Counters, Writer};
@@ -240,17 +241,35 @@ impl Core {
                 .is_err()
             {
                 Counters::inc(&state.counters.spare_errors);
-                let _ = w.alloc.retire(s);
+                let _ = state.retire(w, s);
+                let _ = state.commit(w, &self.spare, &self.io, &[Change::Retire { spare: s }]);
                 continue;
             }
-            if let Err(e) = state.set(w, block, Some(Entry::Remapped(s))) {
-                let _ = w.alloc.release(s);
+            // The data is durable in `s`; make the remap durable before anyone is told.
+            let mut changes = [
+                Change::Remap {
+                    main: block,
+                    spare: s,
+                },
+                Change::Retire { spare: 0 },
+            ];
+            let n = if let Some(old) = from {
+                // A write to it failed: never use it again.
+                let _ = state.retire(w, old);
+                changes[1] = Change::Retire { spare: old };
+                2
+            } else {
+                1
+            };
+            if let Err(e) = state.commit(w, &self.spare, &self.io, &changes[..n]) {
+                // Some copies may hold the remap: never hand `s` out again.
+                let _ = state.retire(w, s);
                 let _ = state.set(w, block, Some(on_fail));
                 return Err(e);
             }
-            if let Some(old) = from {
-                // A write to it failed: never use it again.
-                let _ = w.alloc.retire(old);
+            if let Err(e) = state.set(w, block, Some(Entry::Remapped(s))) {
+                let _ = state.set(w, block, Some(on_fail));
+                return Err(e);
             }
             return Ok(s);
         }
@@ -419,6 +438,18 @@ impl Core {
                 &mut w,
                 EIO,
                 c"unremap: the main device failed the write; the block stays remapped",
+            ));
+        }
+        if let Err(e) = state.commit(
+            &mut w,
+            &self.spare,
+            &self.io,
+            &[Change::Unmap { main: block }],
+        ) {
+            return Err(fail(
+                &mut w,
+                e,
+                c"unremap: cannot write the metadata; the block stays remapped",
             ));
         }
         let _ = state.set(&mut w, block, None);

@@ -8,11 +8,13 @@
 //! the constructor takes the existing state or makes one, the destructor drops its
 //! reference. Persistence on the spare device comes with the metadata format.
 
-use crate::dm::DmDev;
+use crate::dm::{DmIo, IoBuffer};
 use crate::logic::alloc::{bitmap_words, SpareAllocator};
+use crate::logic::format::{self, Change, FormatError};
 use crate::logic::layout::SpareLayout;
 use crate::logic::route::{Entry, Lookup};
 use crate::maple::ValueTree;
+use crate::metadata::Metadata;
 use crate::srcu::Srcu;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
@@ -27,6 +29,7 @@ pub(crate) struct StateKey {
     pub(crate) spare_start: u64,
     pub(crate) spare_len: u64,
     pub(crate) block_size: u32,
+    pub(crate) copies: u32,
 }
 
 impl StateKey {
@@ -62,9 +65,14 @@ impl Counters {
     }
 }
 
-/// Table changes are made only with this held; it owns the allocator.
+/// Table changes are made only with this held; it owns the allocator and the on-disk
+/// metadata.
 pub(crate) struct Writer {
     pub(crate) alloc: SpareAllocator<KVVec<u64>>,
+    /// Retired spare blocks, in order (for checkpoints).
+    pub(crate) retired: KVec<u64>,
+    /// The table on the spare device; `None` until loaded.
+    pub(crate) meta: Option<Metadata>,
 }
 
 /// The remap table of one spare region.
@@ -84,6 +92,10 @@ pub(crate) struct RemapState {
     failing: Atomic<u64>,
     /// Set when a remap found no free spare block; cleared when one is freed.
     pub(crate) exhausted: Atomic<bool>,
+    /// Mirrors of the metadata state for status (read without the writer lock).
+    pub(crate) meta_seq: Atomic<u64>,
+    pub(crate) meta_copies_valid: Atomic<u32>,
+    pub(crate) meta_bytes: Atomic<u64>,
     #[pin]
     pub(crate) writer: Mutex<Writer>,
     pub(crate) counters: Counters,
@@ -105,7 +117,14 @@ impl RemapState {
                 remapped: Atomic::new(0),
                 failing: Atomic::new(0),
                 exhausted: Atomic::new(false),
-                writer <- new_mutex!(Writer { alloc }),
+                meta_seq: Atomic::new(0),
+                meta_copies_valid: Atomic::new(0),
+                meta_bytes: Atomic::new(0),
+                writer <- new_mutex!(Writer {
+                    alloc,
+                    retired: KVec::new(),
+                    meta: None,
+                }),
                 counters: Counters::new(),
             }),
             GFP_KERNEL,
@@ -152,6 +171,117 @@ impl RemapState {
 }
 
 impl RemapState {
+    /// Applies a change read from the metadata at load time. `blocks` is the number of main
+    /// blocks of the target; anything out of range or contradictory is an error.
+    pub(crate) fn apply_change(
+        &self,
+        w: &mut Writer,
+        c: Change,
+        blocks: u64,
+    ) -> Result<(), FormatError> {
+        match c {
+            Change::Remap { main, spare } => {
+                if main >= blocks {
+                    return Err(FormatError::Entries);
+                }
+                if let Some(Entry::Remapped(old)) = self.entry(main) {
+                    w.alloc.release(old).map_err(|_| FormatError::Entries)?;
+                }
+                w.alloc.mark_used(spare).map_err(|_| FormatError::Entries)?;
+                self.set(w, main, Some(Entry::Remapped(spare)))
+                    .map_err(|_| FormatError::Space)
+            }
+            Change::Unmap { main } => {
+                if let Some(Entry::Remapped(old)) = self.entry(main) {
+                    w.alloc.release(old).map_err(|_| FormatError::Entries)?;
+                    self.set(w, main, None).map_err(|_| FormatError::Space)?;
+                }
+                Ok(())
+            }
+            Change::Retire { spare } => self.retire(w, spare).map_err(|_| FormatError::Entries),
+        }
+    }
+
+    /// Retires spare block `spare` in the allocator and the retired list.
+    pub(crate) fn retire(&self, w: &mut Writer, spare: u64) -> Result {
+        w.alloc.retire(spare).map_err(|_| EINVAL)?;
+        if let Err(i) = w.retired.binary_search(&spare) {
+            w.retired.insert_within_capacity(i, spare).or_else(|_| {
+                w.retired.reserve(1, GFP_KERNEL)?;
+                w.retired
+                    .insert_within_capacity(i, spare)
+                    .map_err(|_| ENOMEM)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Makes `changes` durable in the metadata (a journal record, after a checkpoint when
+    /// the journal is full). Without metadata (not loaded yet) there is nothing to do.
+    pub(crate) fn commit(
+        &self,
+        w: &mut Writer,
+        spare: &crate::dm::DmDev,
+        io: &DmIo,
+        changes: &[Change],
+    ) -> Result {
+        let needs_checkpoint = match &w.meta {
+            None => return Ok(()),
+            Some(m) => !m.fits(changes.len()),
+        };
+        let r = if needs_checkpoint {
+            self.checkpoint(w, spare, io)
+        } else {
+            Ok(())
+        }
+        .and_then(|()| match w.meta.as_mut() {
+            Some(m) => m.append(spare, io, changes),
+            None => Ok(()),
+        });
+        self.publish(w);
+        r
+    }
+
+    /// Writes the whole table as a checkpoint to every copy.
+    pub(crate) fn checkpoint(&self, w: &mut Writer, spare: &crate::dm::DmDev, io: &DmIo) -> Result {
+        let Some(m) = w.meta.as_ref() else {
+            return Ok(());
+        };
+        let mut slot = IoBuffer::new(m.slot_bytes() as usize)?;
+        let mut next = 0u64;
+        let remaps = core::iter::from_fn(|| {
+            while let Some((b, e)) = self.first_in(next, u64::MAX - 1) {
+                next = b + 1;
+                if let Some(s) = e.read_location() {
+                    return Some((b, s));
+                }
+            }
+            None
+        });
+        let (n, crc) = format::encode_checkpoint(
+            slot.as_mut_slice(),
+            remaps,
+            w.retired.iter().copied(),
+            crate::metadata::crc32c,
+        )
+        .map_err(|_| ENOSPC)?;
+        let r = match w.meta.as_mut() {
+            Some(m) => m.checkpoint(spare, io, &mut slot, n, crc),
+            None => Ok(()),
+        };
+        self.publish(w);
+        r
+    }
+
+    /// Copies the metadata state into the status atomics.
+    pub(crate) fn publish(&self, w: &Writer) {
+        if let Some(m) = &w.meta {
+            self.meta_seq.store(m.seq(), Relaxed);
+            self.meta_copies_valid.store(m.copies_valid(), Relaxed);
+            self.meta_bytes.store(m.bytes_written(), Relaxed);
+        }
+    }
+
     /// Counts one more or one fewer when a property went from `was` to `now`.
     fn adjust(counter: &Atomic<u64>, was: bool, now: bool) {
         match (was, now) {
@@ -209,16 +339,16 @@ impl core::ops::Deref for StateRef {
 
 /// The state for the spare region of `spare` described by `key`: the one already in use
 /// (a table reload) or a new one.
+/// Returns the state and whether it is new (its table must be loaded).
 pub(crate) fn acquire(
     key: StateKey,
     layout: SpareLayout,
-    _spare: &DmDev,
-) -> Result<StateRef, AcquireError> {
+) -> Result<(StateRef, bool), AcquireError> {
     let mut reg = REGISTRY.lock();
     for r in reg.iter_mut() {
         if r.state.key == key {
             r.users += 1;
-            return Ok(StateRef(r.state.clone()));
+            return Ok((StateRef(r.state.clone()), false));
         }
         if r.state.key.overlaps(&key) {
             return Err(AcquireError::Conflict);
@@ -233,7 +363,7 @@ pub(crate) fn acquire(
         GFP_KERNEL,
     )
     .map_err(|_| AcquireError::NoMemory)?;
-    Ok(StateRef(state))
+    Ok((StateRef(state), true))
 }
 
 impl Drop for StateRef {

@@ -16,8 +16,10 @@ use crate::dm::{
     TargetHandle, FEATURE_NOWAIT,
 };
 use crate::logic::args::{self, DeviceGeometry, Features};
-use crate::logic::layout::{SpareLayout, DEFAULT_METADATA_COPIES};
+use crate::logic::format::Identity;
+use crate::logic::layout::SpareLayout;
 use crate::logic::route::{self, Access, Destination, Route};
+use crate::metadata::{LoadError, Metadata};
 use crate::srcu::SrcuToken;
 use crate::state::{self, AcquireError, StateKey, StateRef};
 use crate::workqueue::OrderedQueue;
@@ -134,6 +136,14 @@ impl Operations for RemapTarget {
             words.push(a.to_bytes(), GFP_KERNEL).map_err(nomem)?;
         }
         let parsed = args::parse_table_args(&words).map_err(ctr_error)?;
+        // The on-disk format is the standard CRC32C; a kernel whose crc32c() differed would
+        // make every table unreadable.
+        if crate::metadata::crc32c(b"123456789") != 0xe306_9283 {
+            return Err(CtrError::new(
+                EINVAL,
+                c"The kernel's crc32c() failed its self-test",
+            ));
+        }
 
         let main = ctx
             .get_device(argv[0])
@@ -154,7 +164,7 @@ impl Operations for RemapTarget {
             parsed.spare_start,
             parsed.spare_len,
             block_size,
-            DEFAULT_METADATA_COPIES,
+            parsed.features.metadata_copies(),
         )
         .map_err(|_| ctr_error(args::ArgError::SpareTooSmall))?;
 
@@ -164,8 +174,9 @@ impl Operations for RemapTarget {
             spare_start: parsed.spare_start,
             spare_len: parsed.spare_len,
             block_size,
+            copies: layout.copies(),
         };
-        let state = state::acquire(key, layout, &spare).map_err(|e| match e {
+        let (state, new) = state::acquire(key, layout).map_err(|e| match e {
             AcquireError::Conflict => CtrError::new(
                 EBUSY,
                 c"Spare region overlaps one in use by another remap device or configuration",
@@ -173,6 +184,46 @@ impl Operations for RemapTarget {
             AcquireError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate the remap table"),
         })?;
         let io = DmIo::new().map_err(|e| CtrError::new(e, c"Cannot create dm-io client"))?;
+        if new {
+            // First user of this spare region: load its table (a reload shares the loaded
+            // one, see state.rs).
+            let identity = Identity {
+                copies: layout.copies(),
+                block_size,
+                spare_start: parsed.spare_start,
+                spare_len: parsed.spare_len,
+                main_sectors: main.sectors(),
+                target_len: ctx.len(),
+                main_lbs: main.logical_block_size(),
+            };
+            let blocks = ctx.len() >> layout.block_shift();
+            let mut w = state.writer.lock();
+            let loaded =
+                Metadata::load(&spare, &io, layout, identity, parsed.features.format, |c| {
+                    state.apply_change(&mut w, c, blocks)
+                });
+            let (meta, _formatted) = loaded.map_err(|e| match e {
+                LoadError::NoValidCopy => CtrError::invalid(
+                    c"No valid metadata copy in the spare region; the feature argument 'format' overwrites it",
+                ),
+                LoadError::Identity => CtrError::invalid(
+                    c"Metadata in the spare region belongs to a different main device or geometry",
+                ),
+                LoadError::Table => {
+                    CtrError::invalid(c"Metadata table is inconsistent (check it with dm-remap-tool)")
+                }
+                LoadError::Write => {
+                    CtrError::new(EIO, c"Cannot write metadata to the spare device")
+                }
+                LoadError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate memory"),
+            })?;
+            w.meta = Some(meta);
+            // Rewrite every copy from the loaded state: repairs stale and corrupt ones and
+            // empties the journals.
+            state
+                .checkpoint(&mut w, &spare, &io)
+                .map_err(|e| CtrError::new(e, c"Cannot write metadata to the spare device"))?;
+        }
         let queue = OrderedQueue::new(c"dm_remap_worker")
             .map_err(|e| CtrError::new(e, c"Cannot allocate workqueue"))?;
 
@@ -335,7 +386,7 @@ impl RemapTarget {
         };
         write!(
             out,
-            "{}/{} {} {} {} {} {} {} {}",
+            "{}/{} {} {} {} {} {} {} {} {}/{} {} {}",
             s.remapped(),
             s.layout.data_blocks(),
             spare_state,
@@ -344,7 +395,11 @@ impl RemapTarget {
             c.auto_remaps.load(Relaxed),
             c.manual_remaps.load(Relaxed),
             s.failing(),
-            c.spare_errors.load(Relaxed)
+            c.spare_errors.load(Relaxed),
+            s.meta_copies_valid.load(Relaxed),
+            s.layout.copies(),
+            s.meta_seq.load(Relaxed),
+            s.meta_bytes.load(Relaxed)
         )
     }
 

@@ -132,6 +132,46 @@ impl DmIo {
     }
 }
 
+impl DmIo {
+    /// Writes `buf[offset..offset + len]` to each of `sectors` of `dev` in parallel (with
+    /// FUA when asked). Returns which regions failed, one bit per region.
+    pub(crate) fn write_regions(
+        &self,
+        dev: &DmDev,
+        sectors: &[u64],
+        buf: &mut IoBuffer,
+        offset: usize,
+        len: usize,
+        fua: bool,
+    ) -> Result<u64> {
+        if sectors.is_empty() || sectors.len() > bindings::DMR_MAX_COPIES_C as usize {
+            return Err(EINVAL);
+        }
+        let p = buf.range(offset, len)?;
+        let mut opf = bindings::DMR_REQ_OP_WRITE | bindings::DMR_REQ_SYNC;
+        if fua {
+            opf |= bindings::DMR_REQ_FUA;
+        }
+        let mut bits: c_ulong = 0;
+        // SAFETY: The client is valid, `dev` is open, `sectors` has `sectors.len()` entries
+        // (checked against the helper's limit), `p` points to `len` bytes of an `IoBuffer`,
+        // and `bits` is a valid out-pointer. dm-io waits for completion.
+        unsafe {
+            bindings::dmr_io_sync_regions(
+                self.client.as_ptr(),
+                dev.bdev(),
+                sectors.as_ptr(),
+                sectors.len() as u32,
+                (len / 512) as u64,
+                opf,
+                p.cast(),
+                &mut bits,
+            )
+        };
+        Ok(bits as u64)
+    }
+}
+
 impl Drop for DmIo {
     fn drop(&mut self) {
         // SAFETY: The client is valid and no I/O is in flight (all I/O is synchronous).

@@ -23,6 +23,11 @@ pub const DEFAULT_READ_RETRIES: u32 = 1;
 /// Most read retries a table line may ask for.
 pub const MAX_READ_RETRIES: u32 = 100;
 
+/// Fewest metadata copies a table line may ask for.
+pub const MIN_METADATA_COPIES: u32 = 2;
+/// Most metadata copies (one dm-io region each; `DMR_MAX_COPIES` in rust/helpers.h).
+pub const MAX_METADATA_COPIES: u32 = 16;
+
 /// Bytes in a sector, the unit of every length in a table line.
 pub const SECTOR_SIZE: u64 = 512;
 
@@ -71,6 +76,8 @@ pub enum ArgError {
     ReadRetriesInvalid,
     /// The target length is not a whole number of remap blocks.
     TargetLenUnaligned,
+    /// `metadata_copies` has no value or one outside 2..=16.
+    MetadataCopiesInvalid,
     /// `<spare_start>` is not aligned to the logical block size of the spare device.
     SpareStartMisaligned,
 }
@@ -93,7 +100,7 @@ impl ArgError {
                 c"Invalid #feature_args: does not match the number of feature arguments that follow"
             }
             Self::UnknownFeature => {
-                c"Unknown feature argument (known: block_size <bytes>, read_retries <n>)"
+                c"Unknown feature argument (known: block_size <bytes>, read_retries <n>, metadata_copies <n>, format)"
             }
             Self::DuplicateFeature => c"Feature argument given more than once",
             Self::BlockSizeInvalid => c"Invalid block_size: expected block_size <bytes>",
@@ -111,6 +118,9 @@ impl ArgError {
                 c"Spare region is too small for the metadata copies and one spare block"
             }
             Self::ReadRetriesInvalid => c"Invalid read_retries: expected read_retries <0-100>",
+            Self::MetadataCopiesInvalid => {
+                c"Invalid metadata_copies: expected metadata_copies <2-16>"
+            }
             Self::TargetLenUnaligned => {
                 c"Target length is not a multiple of the block size (see block_size)"
             }
@@ -161,6 +171,10 @@ pub struct Features {
     pub block_size: Option<u32>,
     /// `read_retries <n>`, if given.
     pub read_retries: Option<u32>,
+    /// `metadata_copies <n>`, if given.
+    pub metadata_copies: Option<u32>,
+    /// `format`: overwrite whatever the spare region holds with empty metadata.
+    pub format: bool,
 }
 
 impl Features {
@@ -174,9 +188,18 @@ impl Features {
         self.read_retries.unwrap_or(DEFAULT_READ_RETRIES)
     }
 
+    /// Number of metadata copies.
+    pub fn metadata_copies(&self) -> u32 {
+        self.metadata_copies
+            .unwrap_or(super::layout::DEFAULT_METADATA_COPIES)
+    }
+
     /// Number of words these features take in a table line.
     fn word_count(&self) -> usize {
-        2 * (usize::from(self.block_size.is_some()) + usize::from(self.read_retries.is_some()))
+        2 * (usize::from(self.block_size.is_some())
+            + usize::from(self.read_retries.is_some())
+            + usize::from(self.metadata_copies.is_some()))
+            + usize::from(self.format)
     }
 
     /// Writes the feature arguments as they appear in a table line, with a leading space
@@ -192,6 +215,12 @@ impl Features {
         }
         if let Some(n) = self.read_retries {
             write!(w, " read_retries {n}")?;
+        }
+        if let Some(n) = self.metadata_copies {
+            write!(w, " metadata_copies {n}")?;
+        }
+        if self.format {
+            w.write_str(" format")?;
         }
         Ok(())
     }
@@ -281,6 +310,25 @@ fn parse_features(words: &[&[u8]]) -> Result<Features, ArgError> {
                 features.read_retries = Some(n as u32);
                 i += 2;
             }
+            b"metadata_copies" => {
+                if features.metadata_copies.is_some() {
+                    return Err(ArgError::DuplicateFeature);
+                }
+                let value = rest.get(i + 1).ok_or(ArgError::MetadataCopiesInvalid)?;
+                let n = parse_u64(value).map_err(|_| ArgError::MetadataCopiesInvalid)?;
+                if !(u64::from(MIN_METADATA_COPIES)..=u64::from(MAX_METADATA_COPIES)).contains(&n) {
+                    return Err(ArgError::MetadataCopiesInvalid);
+                }
+                features.metadata_copies = Some(n as u32);
+                i += 2;
+            }
+            b"format" => {
+                if features.format {
+                    return Err(ArgError::DuplicateFeature);
+                }
+                features.format = true;
+                i += 1;
+            }
             _ => return Err(ArgError::UnknownFeature),
         }
     }
@@ -338,7 +386,7 @@ pub fn validate_geometry(args: &TableArgs<'_>, geo: &DeviceGeometry) -> Result<(
         args.spare_start,
         args.spare_len,
         block_size,
-        super::layout::DEFAULT_METADATA_COPIES,
+        args.features.metadata_copies(),
     )
     .map_err(|_| ArgError::SpareTooSmall)?;
     Ok(())
@@ -457,6 +505,19 @@ mod tests {
             DEFAULT_READ_RETRIES
         );
         assert_eq!(
+            parse("a b 0 8 2 metadata_copies 1"),
+            Err(ArgError::MetadataCopiesInvalid)
+        );
+        assert_eq!(
+            parse("a b 0 8 2 metadata_copies 17"),
+            Err(ArgError::MetadataCopiesInvalid)
+        );
+        assert_eq!(
+            parse("a b 0 8 2 format format"),
+            Err(ArgError::DuplicateFeature)
+        );
+        assert!(parse("a b 0 8 1 format").unwrap().features.format);
+        assert_eq!(
             parse("a b 0 8 2 read_retries 101"),
             Err(ArgError::ReadRetriesInvalid)
         );
@@ -481,6 +542,8 @@ mod tests {
             "a b 0 8 2 block_size 512",
             "a b 0 8 2 read_retries 0",
             "a b 0 8 4 block_size 8192 read_retries 3",
+            "a b 0 8 3 metadata_copies 2 format",
+            "a b 0 8 1 format",
         ] {
             let a = parse(line).unwrap();
             let mut s = String::new();
@@ -569,6 +632,7 @@ mod tests {
             SpareStartMisaligned,
             ReadRetriesInvalid,
             TargetLenUnaligned,
+            MetadataCopiesInvalid,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

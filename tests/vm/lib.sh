@@ -152,3 +152,15 @@ block_of() {
 status_field() {
 	dmsetup status "$1" | awk -v n="$2" '{print $(3 + n)}'
 }
+
+# copy_sector SPARE_SECTORS I: first sector of metadata copy I (5 copies, 4 KiB blocks,
+# spare region from sector 0).
+copy_sector() {
+	echo $(((($1 / 8) * $2 / 5) * 8))
+}
+
+# status_meta DEV N: field N of the metadata part of the status (1 copies_valid/N, 2 seq,
+# 3 metadata bytes written).
+status_meta() {
+	status_field "$1" $((8 + $2))
+}

@@ -204,7 +204,12 @@ impl Metadata {
         m.tail = end.tail as u64;
         for &(i, sb_i, end_i) in found.iter() {
             m.slots[i as usize] = sb_i.active_slot;
-            m.healthy[i as usize] = end_i.seq == end.seq && sb_i.uuid == sb.uuid;
+            // Appends go to one tail in every healthy copy: only copies at the same
+            // checkpoint and journal position as the newest qualify.
+            m.healthy[i as usize] = end_i.seq == end.seq
+                && end_i.tail == end.tail
+                && sb_i.seq == sb.seq
+                && sb_i.uuid == sb.uuid;
         }
         Ok((m, false))
     }

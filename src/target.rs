@@ -217,12 +217,15 @@ impl Operations for RemapTarget {
                 }
                 LoadError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate memory"),
             })?;
+            let all_current = meta.copies_valid() == layout.copies();
             w.meta = Some(meta);
-            // Rewrite every copy from the loaded state: repairs stale and corrupt ones and
-            // empties the journals.
-            state
-                .checkpoint(&mut w, &spare, &io)
-                .map_err(|e| CtrError::new(e, c"Cannot write metadata to the spare device"))?;
+            if !all_current {
+                // Rewrite every copy from the loaded state: repairs stale and corrupt ones.
+                state
+                    .checkpoint(&mut w, &spare, &io)
+                    .map_err(|e| CtrError::new(e, c"Cannot write metadata to the spare device"))?;
+            }
+            state.publish(&w);
         }
         let queue = OrderedQueue::new(c"dm_remap_worker")
             .map_err(|e| CtrError::new(e, c"Cannot allocate workqueue"))?;

@@ -105,6 +105,6 @@ impl PinnedDrop for ValueTree {
     fn drop(self: Pin<&mut Self>) {
         // SAFETY: The tree is initialised and no reader can hold a reference to it any
         // more (we are being dropped); values need no freeing.
-        unsafe { bindings::mtree_destroy(self.raw()) };
+        unsafe { bindings::dmr_mt_destroy(self.raw()) };
     }
 }

@@ -5,7 +5,8 @@
 #
 #   tests/run_tests.sh              everything
 #   tests/run_tests.sh --vm [FILTER]    only the VM tests (whose name contains FILTER;
-#                                       "reboot" selects the two-boot persistence test)
+#                                       "reboot" selects the two-boot persistence test,
+#                                       "load" the 100,000-remap load test)
 #   tests/run_tests.sh --unit        only the userspace tests and make check
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -125,6 +126,32 @@ if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = reboot ]; }; then
 			record FAIL "vm:reboot:$phase (vm-run exit $rc)"
 		fi
 	done
+fi
+
+if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = load ]; }; then
+	log "VM load test (100,000 remaps written by the synth_table example)"
+	d="$logs/load"
+	mkdir -p "$d"
+	truncate -s 1G "$d/main.img"
+	truncate -s 600M "$d/spare.img"
+	if cargo run -q -p dm-remap-tool --example synth_table -- "$d/spare.img" $((600 * 2048)) \
+		$((1024 * 2048)) 100000 >"$logs/synth.log" 2>&1; then
+		"$ROOT/scripts/vm-run" --no-build --disk "$d/main.img" --disk "$d/spare.img" \
+			"$ROOT/tests/vm/load_time.sh" 100000 | tee "$logs/load.log"
+		rc=${PIPESTATUS[0]}
+		n=0
+		while read -r status name; do
+			n=$((n + 1))
+			record "$status" "vm:$name"
+		done < <(sed -n 's/^RESULT \(PASS\|FAIL\) \([^ ]*\).*$/\1 \2/p' "$logs/load.log")
+		if [ "$rc" != 0 ] || [ "$n" = 0 ]; then
+			record FAIL "vm:load (vm-run exit $rc)"
+		fi
+	else
+		cat "$logs/synth.log"
+		record FAIL "vm:load (synth_table failed)"
+	fi
+	rm -rf "$d"
 fi
 
 log "finished in $(($(date +%s) - start)) s"

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Test helper: writes metadata holding `entries` remaps (main block 2i -> spare data block
+//! i-th) to a spare image, as the module would after that many remaps, so load time can be
+//! measured without performing them. Not part of the tool.
+//!
+//! `cargo run -p dm-remap-tool --example synth_table -- IMAGE SPARE_SECTORS MAIN_SECTORS ENTRIES`
+
+use dm_remap_logic::format::{self, crc32c_sw, CopyAreas, Identity, Superblock};
+use dm_remap_logic::layout::{SpareLayout, SUPERBLOCK_BYTES};
+use std::os::unix::fs::FileExt;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, img, spare, main, entries] = &args[..] else {
+        eprintln!("usage: synth_table IMAGE SPARE_SECTORS MAIN_SECTORS ENTRIES");
+        std::process::exit(2);
+    };
+    let (spare, main, entries): (u64, u64, u64) = (
+        spare.parse().expect("SPARE_SECTORS"),
+        main.parse().expect("MAIN_SECTORS"),
+        entries.parse().expect("ENTRIES"),
+    );
+    let l = SpareLayout::new(0, spare, 4096, 5).expect("geometry");
+    let a = CopyAreas::new(&l);
+    let data: Vec<u64> = (0..l.total_blocks())
+        .filter(|&b| !l.is_metadata(b))
+        .collect();
+    assert!(
+        entries as usize <= data.len() && entries * 2 < main / 8,
+        "too many entries"
+    );
+    let mut slot = vec![0u8; a.slot_bytes as usize];
+    let (n, crc) = format::encode_checkpoint(
+        &mut slot,
+        (0..entries).map(|i| (2 * i, data[i as usize])),
+        [].into_iter(),
+        crc32c_sw,
+    )
+    .expect("encode");
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(img)
+        .expect("image");
+    let used = (n as usize * format::ENTRY).div_ceil(512).max(1) * 512;
+    for i in 0..5 {
+        let off = l.block_sector(l.copy_start(i)) * 512;
+        let sb = Superblock {
+            uuid: *b"synthetic-table!",
+            seq: 1000,
+            copy_index: i,
+            active_slot: 0,
+            identity: Identity {
+                copies: 5,
+                block_size: 4096,
+                spare_start: 0,
+                spare_len: spare,
+                main_sectors: main,
+                target_len: main,
+                main_lbs: 512,
+            },
+            cp_entries: n,
+            cp_crc: crc,
+            journal_bytes: a.journal_bytes as u32,
+            total_blocks: l.total_blocks(),
+        };
+        let mut b = vec![0u8; SUPERBLOCK_BYTES as usize];
+        sb.encode(&mut b, crc32c_sw).expect("superblock");
+        f.write_all_at(&slot[..used], off + a.slots[0])
+            .expect("write");
+        f.write_all_at(&vec![0u8; a.journal_bytes as usize], off + a.journal)
+            .expect("write");
+        f.write_all_at(&b, off).expect("write");
+    }
+    println!("{entries} entries written to 5 copies of {img}");
+}

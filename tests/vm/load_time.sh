@@ -16,5 +16,15 @@ if [ "$got" = "$want" ] && [ "$(dmsetup message r0 0 query 2)" = "2 spare $(dmse
 else
 	result FAIL "load:$want-remaps" "got $got"
 fi
+# One more remap: the commit writes one record per copy, whatever the table size.
+b0=$(status_meta r0 3)
+dmsetup message r0 0 remap 1 >/dev/null
+per_commit=$(($(status_meta r0 3) - b0))
+echo "metadata bytes for one commit with $got entries: $per_commit"
+if [ "$per_commit" = $((5 * 512)) ]; then
+	result PASS "load:commit-size-$want"
+else
+	result FAIL "load:commit-size-$want" "$per_commit bytes"
+fi
 dmsetup remove r0
 check_kernel_log || result FAIL "load:kernel-log"

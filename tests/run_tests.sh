@@ -90,19 +90,26 @@ if [ "$run_unit" = 1 ]; then
 	fi
 fi
 
+# vm_script NAME MIN_RESULTS [vm-run arguments...]: runs a guest script, records its
+# RESULT lines; fails NAME if vm-run fails or fewer than MIN_RESULTS results come back.
+vm_script() {
+	local name=$1 min=$2 rc n=0 status test
+	shift 2
+	"$ROOT/scripts/vm-run" --no-build "$@" | tee "$logs/$name.log"
+	rc=${PIPESTATUS[0]}
+	while read -r status test; do
+		n=$((n + 1))
+		record "$status" "vm:$test"
+	done < <(sed -n 's/^RESULT \(PASS\|FAIL\) \([^ ]*\).*$/\1 \2/p' "$logs/$name.log")
+	if [ "$rc" != 0 ] || [ "$n" -lt "$min" ]; then
+		record FAIL "vm:$name (vm-run exit $rc, $n results)"
+	fi
+}
+
 if [ "$run_vm" = 1 ]; then
 	log "VM tests"
-	"$ROOT/scripts/vm-run" --no-build "$ROOT/tests/vm/suite.sh" "$filter" | tee "$logs/vm.log"
-	vm_rc=${PIPESTATUS[0]}
-	n=0
-	while read -r status name; do
-		n=$((n + 1))
-		record "$status" "vm:$name"
-	done < <(sed -n 's/^RESULT \(PASS\|FAIL\) \([^ ]*\).*$/\1 \2/p' "$logs/vm.log")
 	# A filter may select no suite test (e.g. "reboot"); the whole suite must report some.
-	if [ "$vm_rc" != 0 ] || { [ "$n" = 0 ] && [ -z "$filter" ]; }; then
-		record FAIL "vm:suite (vm-run exit $vm_rc, $n results)"
-	fi
+	vm_script suite "$([ -z "$filter" ] && echo 1 || echo 0)" "$ROOT/tests/vm/suite.sh" "$filter"
 fi
 
 if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = reboot ]; }; then
@@ -112,19 +119,9 @@ if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = reboot ]; }; then
 	truncate -s 64M "$d/main.img"
 	truncate -s 16M "$d/spare.img"
 	truncate -s 80M "$d/ref.img"
-	disks=(--disk "$d/main.img" --disk "$d/spare.img" --disk "$d/ref.img")
 	for phase in write verify; do
-		"$ROOT/scripts/vm-run" --no-build "${disks[@]}" "$ROOT/tests/vm/reboot.sh" "$phase" |
-			tee "$logs/reboot-$phase.log"
-		rc=${PIPESTATUS[0]}
-		n=0
-		while read -r status name; do
-			n=$((n + 1))
-			record "$status" "vm:$name"
-		done < <(sed -n 's/^RESULT \(PASS\|FAIL\) \([^ ]*\).*$/\1 \2/p' "$logs/reboot-$phase.log")
-		if [ "$rc" != 0 ] || [ "$n" = 0 ]; then
-			record FAIL "vm:reboot:$phase (vm-run exit $rc)"
-		fi
+		vm_script "reboot-$phase" 1 --disk "$d/main.img" --disk "$d/spare.img" \
+			--disk "$d/ref.img" "$ROOT/tests/vm/reboot.sh" "$phase"
 	done
 fi
 
@@ -136,17 +133,8 @@ if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = load ]; }; then
 	truncate -s 600M "$d/spare.img"
 	if cargo run -q -p dm-remap-tool --example synth_table -- "$d/spare.img" $((600 * 2048)) \
 		$((1024 * 2048)) 100000 >"$logs/synth.log" 2>&1; then
-		"$ROOT/scripts/vm-run" --no-build --disk "$d/main.img" --disk "$d/spare.img" \
-			"$ROOT/tests/vm/load_time.sh" 100000 | tee "$logs/load.log"
-		rc=${PIPESTATUS[0]}
-		n=0
-		while read -r status name; do
-			n=$((n + 1))
-			record "$status" "vm:$name"
-		done < <(sed -n 's/^RESULT \(PASS\|FAIL\) \([^ ]*\).*$/\1 \2/p' "$logs/load.log")
-		if [ "$rc" != 0 ] || [ "$n" = 0 ]; then
-			record FAIL "vm:load (vm-run exit $rc)"
-		fi
+		vm_script load 2 --disk "$d/main.img" --disk "$d/spare.img" \
+			"$ROOT/tests/vm/load_time.sh" 100000
 	else
 		cat "$logs/synth.log"
 		record FAIL "vm:load (synth_table failed)"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Guest side of scripts/demo: a remap device over two loop devices, used like a disk.
+# Guest side of scripts/demo: a remap device whose main disk has failing blocks, used like
+# a disk; the failing blocks are moved to the spare, and the table survives re-creation.
 set -e
 run() {
 	echo "# $*"
@@ -9,28 +10,46 @@ dd if=/dev/zero of=/tmp/main.img bs=1M count=0 seek=256 2>/dev/null
 dd if=/dev/zero of=/tmp/spare.img bs=1M count=0 seek=32 2>/dev/null
 run losetup /dev/loop0 /tmp/main.img
 run losetup /dev/loop1 /tmp/spare.img
+echo "# make 4 KiB blocks 1000 and 5000 of the main disk fail (dm-error segments)"
+cat >/tmp/main.table <<TABLE
+0 8000 linear /dev/loop0 0
+8000 8 error
+8008 31992 linear /dev/loop0 8008
+40000 8 error
+40008 484280 linear /dev/loop0 40008
+TABLE
+dmsetup create failing /tmp/main.table
 run insmod "$DMR_MODULE"
-run dmsetup targets
-len=$(blockdev --getsz /dev/loop0)
-echo "# echo \"0 $len remap /dev/loop0 /dev/loop1 0 65536\" | dmsetup create demo"
-echo "0 $len remap /dev/loop0 /dev/loop1 0 65536" | dmsetup create demo
+len=$(blockdev --getsz /dev/mapper/failing)
+table="0 $len remap /dev/mapper/failing /dev/loop1 0 65536"
+echo "# echo \"$table\" | dmsetup create demo"
+echo "$table" | dmsetup create demo
 run dmsetup table demo
 run dmsetup status demo
-run dmsetup message demo 0 help
-echo "# write 4 MiB of random data through /dev/mapper/demo and compare with the main device"
-dd if=/dev/urandom of=/tmp/data bs=1M count=4 2>/dev/null
-dd if=/tmp/data of=/dev/mapper/demo bs=1M oflag=direct 2>/dev/null
-dd if=/dev/loop0 of=/tmp/back bs=1M count=4 iflag=direct 2>/dev/null
-run cmp /tmp/data /tmp/back && echo "identical"
+echo "# reading failing block 1000 before it was ever written: an error, not made-up data"
+dd if=/dev/mapper/demo of=/dev/null bs=4096 skip=1000 count=1 iflag=direct 2>&1 | tail -n 1 || true
+echo "# write 32 MiB of random data through /dev/mapper/demo (covers both failing blocks)"
+dd if=/dev/urandom of=/tmp/data bs=1M count=32 2>/dev/null
+run dd if=/tmp/data of=/dev/mapper/demo bs=1M oflag=direct
+dd if=/dev/mapper/demo of=/tmp/back bs=1M count=32 iflag=direct 2>/dev/null
+run cmp /tmp/data /tmp/back && echo "read back: identical"
+run dmsetup status demo
+run dmsetup message demo 0 list
+echo "# the table is on the spare disk: remove the device and create it again"
+run dmsetup remove demo
+echo "$table" | dmsetup create demo
+run dmsetup message demo 0 list
+dd if=/dev/mapper/demo of=/tmp/back bs=1M count=32 iflag=direct 2>/dev/null
+run cmp /tmp/data /tmp/back && echo "read back after re-creation: identical"
 run mkfs.ext4 -q -F /dev/mapper/demo
 mkdir -p /mnt/demo
 run mount -t ext4 /dev/mapper/demo /mnt/demo
 run cp /tmp/data /mnt/demo/file
-run df -h /mnt/demo
 run umount /mnt/demo
 run e2fsck -f -n /dev/mapper/demo
+run dmsetup message demo 0 help
 echo "# a bad table line is refused with a reason in the kernel log"
-echo "0 $len remap /dev/loop0 /dev/loop1 0 0" | dmsetup create bad 2>&1 || true
+echo "0 $len remap /dev/mapper/failing /dev/loop1 0 0" | dmsetup create bad 2>&1 || true
 dmesg | grep 'remap:' | tail -n 1
 run dmsetup remove demo
 run rmmod dm_remap

@@ -129,6 +129,9 @@ impl Metadata {
         let mut journal = IoBuffer::new(jbytes).map_err(nomem)?;
         let mut scratch = IoBuffer::new(jbytes.max(SUPERBLOCK_BYTES as usize)).map_err(nomem)?;
         let mut found: KVec<(u32, Superblock, JournalEnd)> = KVec::new();
+        // The newest valid copy so far (index into `found`) with its checkpoint and journal,
+        // kept so the table is applied from what was read, not read again.
+        let mut best: Option<(usize, IoBuffer, IoBuffer)> = None;
         let mut all_blank = true;
         let mut other_identity = false;
         let mut max_seq = 0;
@@ -163,32 +166,33 @@ impl Metadata {
             );
             if let Ok(end) = end {
                 max_seq = max_seq.max(end.seq);
+                // Strictly newer only: on a tie the lowest copy index wins.
+                let newer = best
+                    .as_ref()
+                    .is_none_or(|(k, _, _)| end.seq > found[*k].2.seq);
                 found.push((i, sb, end), GFP_KERNEL).map_err(nomem)?;
+                if newer {
+                    let spare_journal = match best.take() {
+                        Some((_, _, j)) => j,
+                        None => IoBuffer::new(jbytes).map_err(nomem)?,
+                    };
+                    let journal = core::mem::replace(&mut journal, spare_journal);
+                    best = Some((found.len() - 1, slot, journal));
+                }
             }
         }
         if format || all_blank {
             m.format(dev, io, max_seq + 1)?;
             return Ok((m, true));
         }
-        let Some(&(newest, sb, end)) = found.iter().max_by_key(|(i, _, e)| (e.seq, u32::MAX - i))
-        else {
+        let Some((k, slot, journal)) = best else {
             return Err(if other_identity {
                 LoadError::Identity
             } else {
                 LoadError::NoValidCopy
             });
         };
-        let slot = m
-            .read_slot(dev, io, newest, &sb)
-            .map_err(|_| LoadError::NoValidCopy)?;
-        io.read(
-            dev,
-            m.sector(newest, areas.journal),
-            &mut journal,
-            0,
-            jbytes,
-        )
-        .map_err(|_| LoadError::NoValidCopy)?;
+        let (_, sb, end) = found[k];
         format::replay_copy(
             &sb,
             slot.as_slice(),

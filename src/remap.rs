@@ -12,10 +12,19 @@
 //!    copy;
 //! 3. assemble the block's data (what the triggering write brings, the rest read from
 //!    where the block lives), write it to the destination (FUA);
-//! 4. switch the entry; writes that waited are then replayed by the worker.
+//! 4. record the remap in the metadata (a journal record, FUA), then switch the entry;
+//!    writes that waited are then replayed by the worker.
+//!
+//! The worker takes every deferred bio at once and holds the writer lock for the batch.
+//! Moves it makes for them are staged ([`Group`]): their data is durable in the new spare
+//! blocks, their entries stay `Moving` and the bios wait. At the end of the batch (or
+//! earlier, when the group is full or a bio touches a staged block) one journal record
+//! commits them all, the entries switch and the bios complete: concurrent remaps cost one
+//! metadata write, not one each.
 
 use crate::dm::{
-    BioDetails, BlkStatus, DeferredBio, DmDev, IoBuffer, MessageError, ReqOp, ResultBuf,
+    BioDetails, BlkStatus, DeferredBio, DeferredList, DmDev, IoBuffer, MessageError, ReqOp,
+    ResultBuf,
 };
 use crate::logic::format::Change;
 use crate::logic::message::{self, Message};
@@ -34,19 +43,163 @@ struct Move<'a> {
     valid: core::ops::Range<usize>,
 }
 
+/// A piece of a bio that lies in one block.
+#[derive(Clone, Copy)]
+struct Piece {
+    /// Main block.
+    block: u64,
+    /// Byte offset of the piece in the block.
+    off: usize,
+    /// Byte offset of the piece in the bio's data.
+    done: usize,
+    /// Bytes.
+    len: usize,
+}
+
+/// Moves a group holds at most; a journal record of them stays small (a few sectors).
+const GROUP_MOVES: usize = 32;
+/// Changes a group records at most: each move's remap and retirement, and room for spare
+/// blocks retired because writing them failed.
+const GROUP_CHANGES: usize = 3 * GROUP_MOVES;
+
+/// Times the worker takes newly deferred bios into an open group before committing it.
+const GROUP_ROUNDS: usize = 4;
+
+/// A move whose data is written but whose remap is not committed yet.
+#[derive(Clone, Copy)]
+struct Staged {
+    block: u64,
+    spare: u64,
+    /// What the entry becomes if the commit fails.
+    on_fail: Entry,
+    /// Made by the worker for a failed write (not by a message).
+    auto: bool,
+}
+
+/// Staged moves, the changes that commit them and the bios waiting for that commit. Lives
+/// in the writer state and is empty whenever the writer lock is free. Its vectors are
+/// allocated once, with room for a full group.
+pub(crate) struct Group {
+    changes: KVec<Change>,
+    moves: KVec<Staged>,
+    held: DeferredList<PerIo>,
+}
+
+impl Group {
+    /// An empty group.
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            changes: KVec::with_capacity(GROUP_CHANGES, GFP_KERNEL)?,
+            moves: KVec::with_capacity(GROUP_MOVES, GFP_KERNEL)?,
+            held: DeferredList::new(),
+        })
+    }
+
+    /// Whether nothing is staged or held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.moves.is_empty() && self.changes.is_empty() && self.held.is_empty()
+    }
+
+    /// Whether one more move may not fit.
+    fn is_full(&self) -> bool {
+        self.moves.len() == GROUP_MOVES || self.changes.len() + 2 > GROUP_CHANGES
+    }
+
+    /// Whether main block `block` has a staged move.
+    fn stages(&self, block: u64) -> bool {
+        self.moves.iter().any(|m| m.block == block)
+    }
+
+    /// Records `c` unless that would leave less than `keep` free places.
+    fn record(&mut self, c: Change, keep: usize) {
+        if self.changes.len() + keep < GROUP_CHANGES {
+            // Within the capacity reserved at construction (checked above).
+            let _ = self.changes.push_within_capacity(c);
+        }
+    }
+
+    /// Stages `m`; the caller checked [`Group::is_full`].
+    fn stage(&mut self, m: Staged) {
+        let _ = self.moves.push_within_capacity(m);
+    }
+}
+
 impl Core {
     /// Runs the worker: handles every deferred bio, oldest first, until none is left.
     pub(crate) fn run_worker(&self) {
         loop {
-            let mut any = false;
-            for bio in self.deferred.take_all() {
-                any = true;
-                self.handle_deferred(bio);
-            }
-            if !any {
+            let mut batch = self.deferred.take_all();
+            if batch.is_empty() {
                 break;
             }
+            let mut w = self.state.writer.lock();
+            let mut rounds = 1;
+            loop {
+                for bio in batch {
+                    self.handle_deferred(&mut w, bio);
+                }
+                // Bios that failed while this batch was handled join its group, for a few
+                // rounds, so a burst of failing writes shares commits.
+                if w.group.moves.is_empty() || rounds == GROUP_ROUNDS {
+                    break;
+                }
+                batch = self.deferred.take_all();
+                if batch.is_empty() {
+                    break;
+                }
+                rounds += 1;
+            }
+            let _ = self.commit_group(&mut w);
         }
+    }
+
+    /// Commits the staged moves in one journal record, switches their entries and completes
+    /// the bios that waited for them. On failure the moves are undone (their spare blocks
+    /// are retired: some copies may hold the remap) and the bios fail.
+    fn commit_group(&self, w: &mut Writer) -> Result {
+        if w.group.is_empty() {
+            return Ok(());
+        }
+        let state = &self.state;
+        // Taken out of the group while the commit needs the whole writer state; put back
+        // (emptied, keeping their capacity) below.
+        let mut changes = core::mem::take(&mut w.group.changes);
+        let mut moves = core::mem::take(&mut w.group.moves);
+        let mut r = if changes.is_empty() {
+            Ok(())
+        } else {
+            state.commit(w, &self.spare, &self.io, &changes)
+        };
+        for m in moves.iter() {
+            if r.is_ok() {
+                if let Err(e) = state.set(w, m.block, Some(Entry::Remapped(m.spare))) {
+                    let _ = state.set(w, m.block, Some(m.on_fail));
+                    r = Err(e);
+                    continue;
+                }
+                let c = &state.counters;
+                Counters::inc(if m.auto {
+                    &c.auto_remaps
+                } else {
+                    &c.manual_remaps
+                });
+            } else {
+                let _ = state.retire(w, m.spare);
+                let _ = state.set(w, m.block, Some(m.on_fail));
+            }
+        }
+        changes.clear();
+        moves.clear();
+        w.group.changes = changes;
+        w.group.moves = moves;
+        let held = core::mem::replace(&mut w.group.held, DeferredList::new());
+        for mut bio in held {
+            let io = *bio.io();
+            let ok = r.is_ok() && io.pieces_ok;
+            let status = if ok { BlkStatus::OK } else { BlkStatus::IOERR };
+            bio.complete(&io.details, status);
+        }
+        r
     }
 
     /// The device and first sector where the data of main block `block` is read from when
@@ -81,7 +234,7 @@ impl Core {
         r
     }
 
-    fn handle_deferred(&self, mut bio: DeferredBio<PerIo>) {
+    fn handle_deferred(&self, w: &mut Writer, mut bio: DeferredBio<PerIo>) {
         let d = bio.io().details;
         let op = bio.bio().op();
         let block_bytes = self.block_bytes();
@@ -93,75 +246,105 @@ impl Core {
         let start = d.sector() - self.begin;
         let bytes = d.size() as usize;
         let mut ok = true;
+        // Whether a move for this bio is staged in the current group.
+        let mut staged = false;
         let mut done = 0;
         while done < bytes {
             let sector = start + (done / 512) as u64;
             let block = sector >> shift;
             let off = ((sector - (block << shift)) * 512) as usize;
             let len = (block_bytes - off).min(bytes - done);
-            let r = match op {
-                ReqOp::Read => self.read_piece(&mut bio, &d, block, off, done, len, &mut buf),
-                // Discards are advisory: one that waited for a moving block is done.
-                ReqOp::Discard => Ok(()),
-                _ => self.write_piece(&mut bio, &d, op, block, off, done, len, &mut buf),
+            // A staged block must be committed before it is read or written again.
+            if w.group.stages(block) || w.group.is_full() {
+                let r = self.commit_group(w);
+                if staged {
+                    ok &= r.is_ok();
+                    staged = false;
+                }
+            }
+            let piece = Piece {
+                block,
+                off,
+                done,
+                len,
             };
-            ok &= r.is_ok();
+            let r = match op {
+                ReqOp::Read => self.read_piece(w, &mut bio, &d, piece, &mut buf),
+                // Discards are advisory: one that waited for a moving block is done.
+                ReqOp::Discard => Ok(false),
+                _ => self.write_piece(w, &mut bio, &d, op, piece, &mut buf),
+            };
+            match r {
+                Ok(s) => staged |= s,
+                Err(_) => ok = false,
+            }
             done += len;
         }
-        let status = if ok { BlkStatus::OK } else { BlkStatus::IOERR };
-        bio.complete(&d, status);
+        if staged {
+            bio.io().pieces_ok = ok;
+            w.group.held.push_front(bio);
+        } else {
+            let status = if ok { BlkStatus::OK } else { BlkStatus::IOERR };
+            bio.complete(&d, status);
+        }
     }
 
-    /// Reads `len` bytes at `off` of block `block` into the bio at `done`, from wherever
-    /// the block lives now, with retries. A block that cannot be read from the main device
-    /// is marked failing; its data is never replaced by anything else.
-    // The piece is described by five numbers; a struct for them would only be unpacked again.
-    #[allow(clippy::too_many_arguments)]
+    /// Reads the piece into the bio from wherever the block lives now, with retries. A
+    /// block that cannot be read from the main device is marked failing; its data is never
+    /// replaced by anything else. Returns `false` (nothing staged).
+    ///
+    /// The writer lock (`w`) keeps the block where it is, and its spare block allocated,
+    /// while it is read.
     fn read_piece(
         &self,
+        w: &mut Writer,
         bio: &mut DeferredBio<PerIo>,
         d: &BioDetails,
-        block: u64,
-        off: usize,
-        done: usize,
-        len: usize,
+        p: Piece,
         buf: &mut IoBuffer,
-    ) -> Result {
-        // The writer lock keeps the block where it is (and its spare block allocated)
-        // while we read it.
-        let mut w = self.state.writer.lock();
+    ) -> Result<bool> {
+        let Piece {
+            block,
+            off,
+            done,
+            len,
+        } = p;
         let entry = self.state.entry(block);
         let loc = entry.and_then(Entry::read_location);
         if self
             .read_block_part(block, loc, buf, off..off + len)
             .is_ok()
         {
-            return bio.copy_to(d, done as u32, &buf.as_slice()[off..off + len]);
+            bio.copy_to(d, done as u32, &buf.as_slice()[off..off + len])?;
+            return Ok(false);
         }
         Counters::inc(&self.state.counters.read_errors);
         if entry.is_none() {
             // Best effort: without memory for the mark the block is still not served.
-            let _ = self.state.set(&mut w, block, Some(Entry::Failing));
+            let _ = self.state.set(w, block, Some(Entry::Failing));
         }
         Err(EIO)
     }
 
-    /// Writes `len` bytes of the bio at `done` to block `block` at `off`, wherever it lives;
-    /// if that fails (or the block is known to fail), moves the block to a new spare block
-    /// with this data.
-    // The piece is described by five numbers; a struct for them would only be unpacked again.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes the piece of the bio to its block, wherever the block lives; if that fails
+    /// (or the block is known to fail), stages a move of the block to a new spare block
+    /// with this data. Returns whether a move was staged (the bio must wait for the group's
+    /// commit).
     fn write_piece(
         &self,
+        w: &mut Writer,
         bio: &mut DeferredBio<PerIo>,
         d: &BioDetails,
         op: ReqOp,
-        block: u64,
-        off: usize,
-        done: usize,
-        len: usize,
+        p: Piece,
         buf: &mut IoBuffer,
-    ) -> Result {
+    ) -> Result<bool> {
+        let Piece {
+            block,
+            off,
+            done,
+            len,
+        } = p;
         let piece = &mut buf.as_mut_slice()[off..off + len];
         if op == ReqOp::WriteZeroes {
             piece.fill(0);
@@ -169,12 +352,12 @@ impl Core {
             bio.copy_from(d, done as u32, piece)?;
         }
         let state = &self.state;
-        let mut w = state.writer.lock();
         let entry = state.entry(block);
         let from = match entry {
             Some(Entry::Remapped(s)) => Some(s),
             None | Some(Entry::Failing) => None,
-            // Only set with the writer lock held, which we hold.
+            // Set only with the writer lock held, which we hold, and committed (the group
+            // is committed before a staged block is touched again) before it is released.
             Some(Entry::Moving(_)) => return Err(EBUSY),
         };
         // A block known to fail is not trusted with the data: it moves straight away.
@@ -182,7 +365,7 @@ impl Core {
             let (dev, base) = self.location(block, from);
             let sector = base + (off / 512) as u64;
             if self.io.write(dev, sector, buf, off, len, false).is_ok() {
-                return Ok(());
+                return Ok(false);
             }
             let c = &state.counters;
             Counters::inc(if from.is_some() {
@@ -198,20 +381,22 @@ impl Core {
             buf,
             valid: off..off + len,
         };
-        self.move_to_spare(&mut w, block, from, mv, on_fail)?;
-        Counters::inc(&state.counters.auto_remaps);
-        Ok(())
+        self.stage_move(w, block, from, mv, on_fail, true)?;
+        Ok(true)
     }
 
-    /// Moves block `block`, whose data is at `from`, to a newly allocated spare block.
-    /// On failure the entry becomes `on_fail`.
-    fn move_to_spare(
+    /// Moves block `block`, whose data is at `from`, to a newly allocated spare block and
+    /// stages the move in the group; [`Core::commit_group`] makes it durable and switches
+    /// the entry. On failure the entry becomes `on_fail`. The group must have room
+    /// (not [`Group::is_full`]).
+    fn stage_move(
         &self,
         w: &mut Writer,
         block: u64,
         from: Option<u64>,
         mv: Move<'_>,
         on_fail: Entry,
+        auto: bool,
     ) -> Result<u64> {
         let state = &self.state;
         state.set(w, block, Some(Entry::Moving(from)))?;
@@ -242,34 +427,31 @@ impl Core {
             {
                 Counters::inc(&state.counters.spare_errors);
                 let _ = state.retire(w, s);
-                let _ = state.commit(w, &self.spare, &self.io, &[Change::Retire { spare: s }]);
+                // Recorded with the group while there is room beyond this move's own two
+                // changes; otherwise the next checkpoint records it (until then, after a
+                // crash, the block could be handed out again and would fail again).
+                w.group.record(Change::Retire { spare: s }, 2);
                 continue;
             }
-            // The data is durable in `s`; make the remap durable before anyone is told.
-            let mut changes = [
+            // The data is durable in `s`; the remap is made durable with the group before
+            // anyone is told.
+            w.group.record(
                 Change::Remap {
                     main: block,
                     spare: s,
                 },
-                Change::Retire { spare: 0 },
-            ];
-            let n = if let Some(old) = from {
+                0,
+            );
+            w.group.stage(Staged {
+                block,
+                spare: s,
+                on_fail,
+                auto,
+            });
+            if let Some(old) = from {
                 // A write to it failed: never use it again.
+                w.group.record(Change::Retire { spare: old }, 0);
                 let _ = state.retire(w, old);
-                changes[1] = Change::Retire { spare: old };
-                2
-            } else {
-                1
-            };
-            if let Err(e) = state.commit(w, &self.spare, &self.io, &changes[..n]) {
-                // Some copies may hold the remap: never hand `s` out again.
-                let _ = state.retire(w, s);
-                let _ = state.set(w, block, Some(on_fail));
-                return Err(e);
-            }
-            if let Err(e) = state.set(w, block, Some(Entry::Remapped(s))) {
-                let _ = state.set(w, block, Some(on_fail));
-                return Err(e);
             }
             return Ok(s);
         }
@@ -382,16 +564,15 @@ impl Core {
         };
         // On failure the block goes back to what it was.
         let on_fail = prev.unwrap_or(Entry::Failing);
-        let r = self.move_to_spare(&mut w, block, None, mv, on_fail);
+        let r = self
+            .stage_move(&mut w, block, None, mv, on_fail, false)
+            .and_then(|s| self.commit_group(&mut w).map(|()| s));
         if r.is_err() && prev.is_none() {
             // `on_fail` could not express "no entry".
             let _ = state.set(&mut w, block, None);
         }
         match r {
-            Ok(s) => {
-                Counters::inc(&state.counters.manual_remaps);
-                Ok(s)
-            }
+            Ok(s) => Ok(s),
             Err(e) if e == ENOSPC => Err(MessageError::new(ENOSPC, c"remap: no free spare block")),
             Err(e) if e == EIO => Err(MessageError::new(
                 EIO,

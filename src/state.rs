@@ -15,6 +15,7 @@ use crate::logic::layout::SpareLayout;
 use crate::logic::route::{Entry, Lookup};
 use crate::maple::ValueTree;
 use crate::metadata::Metadata;
+use crate::remap::Group;
 use crate::srcu::Srcu;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
@@ -73,6 +74,8 @@ pub(crate) struct Writer {
     pub(crate) retired: KVec<u64>,
     /// The table on the spare device; `None` until loaded.
     pub(crate) meta: Option<Metadata>,
+    /// Moves staged by a worker, committed before the lock is released.
+    pub(crate) group: Group,
 }
 
 /// The remap table of one spare region.
@@ -107,6 +110,7 @@ impl RemapState {
         let mut bits = KVVec::with_capacity(words, GFP_KERNEL)?;
         bits.resize(words, 0u64, GFP_KERNEL)?;
         let alloc = SpareAllocator::new(bits, layout).ok_or(ENOMEM)?;
+        let group = Group::new()?;
         Arc::pin_init(
             try_pin_init!(Self {
                 key,
@@ -124,6 +128,7 @@ impl RemapState {
                     alloc,
                     retired: KVec::new(),
                     meta: None,
+                    group,
                 }),
                 counters: Counters::new(),
             }),

@@ -44,6 +44,9 @@ pub(crate) struct PerIo {
     has_token: bool,
     /// The worker owns the bio; its second `end_io` only passes the status on.
     owned: bool,
+    /// For a bio the worker holds until its remaps are committed: whether everything
+    /// else it asked for succeeded.
+    pub(crate) pieces_ok: bool,
 }
 
 /// The parts of a target that its worker uses too.

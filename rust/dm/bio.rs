@@ -405,6 +405,29 @@ pub(crate) struct DeferredList<P: Copy> {
 // SAFETY: Owns its bios, see `DeferredBio`.
 unsafe impl<P: Copy + Send> Send for DeferredList<P> {}
 
+impl<P: Copy> DeferredList<P> {
+    /// An empty list.
+    pub(crate) const fn new() -> Self {
+        Self {
+            head: core::ptr::null_mut(),
+            _per_io: PhantomData,
+        }
+    }
+
+    /// Whether the list holds no bio.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+
+    /// Adds a bio at the front (the list then is no longer oldest first).
+    pub(crate) fn push_front(&mut self, bio: DeferredBio<P>) {
+        let p = bio.into_raw();
+        // SAFETY: `p` is a valid bio we own; `bi_next` is free for the owner's use.
+        unsafe { (*p).bi_next = self.head };
+        self.head = p;
+    }
+}
+
 impl<P: Copy> Iterator for DeferredList<P> {
     type Item = DeferredBio<P>;
 

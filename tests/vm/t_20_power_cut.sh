@@ -11,7 +11,7 @@ blocks=$((len / 8))
 random_blocks 400 "$blocks" 3 >/tmp/dmr-bad
 main=$(bad_main badmain "$disk" $(cat /tmp/dmr-bad))
 random_file /tmp/dmr-p "$blocks"
-rounds=${DMR_POWER_CUT_ROUNDS:-4}
+rounds=${DMR_TEST_POWER_CUT_ROUNDS:-4}
 checked=0
 for round in $(seq 1 "$rounds"); do
 	# A fresh spare region each round.

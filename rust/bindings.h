@@ -33,5 +33,6 @@ const blk_status_t DMR_BLK_STS_IOERR = BLK_STS_IOERR;
 const blk_status_t DMR_BLK_STS_NOSPC = BLK_STS_NOSPC;
 const blk_opf_t DMR_REQ_SYNC = REQ_SYNC;
 const blk_status_t DMR_BLK_STS_NOTSUPP = BLK_STS_NOTSUPP;
+const blk_status_t DMR_BLK_STS_AGAIN = BLK_STS_AGAIN;
 const gfp_t DMR_GFP_NOIO = GFP_NOIO;
 const unsigned int DMR_MAX_COPIES_C = DMR_MAX_COPIES;

@@ -115,6 +115,21 @@ impl RemapTarget {
     }
 }
 
+/// Whether a failed bio may have met a bad block, which the worker retries and remaps.
+/// Other statuses are not the medium's fault and go up as they are: `NOTSUPP` (the device
+/// lacks the operation), `NOSPC` (a thin main device ran out of space: remapping would only
+/// hide that) and `AGAIN` (a `REQ_NOWAIT` bio that would have had to wait, for example to be
+/// split by the device below; the submitter retries it without `REQ_NOWAIT`).
+fn may_be_bad_block(status: BlkStatus) -> bool {
+    ![
+        BlkStatus::OK,
+        BlkStatus::NOTSUPP,
+        BlkStatus::NOSPC,
+        BlkStatus::AGAIN,
+    ]
+    .contains(&status)
+}
+
 fn nomem<E>(_: E) -> CtrError {
     CtrError::new(ENOMEM, c"Cannot allocate memory")
 }
@@ -325,7 +340,7 @@ impl Operations for RemapTarget {
             io.has_token = false;
             self.core.state.srcu.up_read(io.token);
         }
-        if status.is_ok() || *status == BlkStatus::NOTSUPP || io.details.size() == 0 {
+        if !may_be_bad_block(*status) || io.details.size() == 0 {
             return EndIoResult::Done;
         }
         match bio.op() {

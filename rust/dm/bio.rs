@@ -42,6 +42,8 @@ impl BlkStatus {
     pub(crate) const NOSPC: Self = Self(bindings::DMR_BLK_STS_NOSPC);
     /// The operation is not supported by the device.
     pub(crate) const NOTSUPP: Self = Self(bindings::DMR_BLK_STS_NOTSUPP);
+    /// A `REQ_NOWAIT` bio would have had to wait; the submitter retries without it.
+    pub(crate) const AGAIN: Self = Self(bindings::DMR_BLK_STS_AGAIN);
 
     /// Whether this is success.
     pub(crate) fn is_ok(self) -> bool {

@@ -142,5 +142,36 @@ if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = load ]; }; then
 	rm -rf "$d"
 fi
 
+if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = bench ]; }; then
+	log "benchmark harness smoke run (scripts/bench --quick: outputs are checked, not speed)"
+	d="$logs/bench"
+	if "$ROOT/scripts/bench" --quick --out "$d" >"$logs/bench.log" 2>&1; then
+		record PASS "bench:runs"
+		workloads="randread-4k-qd1 randread-4k-qd32 randwrite-4k-qd1 randwrite-4k-qd32 seqread-128k-qd8"
+		configs=$(sed -n 's/^configs //p' "$d/setup.txt")
+		want=$((2 * $(echo $workloads | wc -w) * $(echo $configs | wc -w)))
+		have=$(wc -l <"$d/runs.txt")
+		[ "$have" = "$want" ] && [ "$(ls "$d"/raw/*.json | wc -l)" = "$want" ] &&
+			record PASS "bench:every-run-recorded" ||
+			record FAIL "bench:every-run-recorded ($have of $want runs)"
+		ok=1
+		for w in $workloads; do
+			grep -q "^## $w\$" "$d/results.md" || ok=0
+			for c in $configs; do
+				grep -q "^| $c | [0-9]" "$d/results.md" || ok=0
+				grep -q "\"$c\": {" "$d/results.json" || ok=0
+			done
+			grep -q "\"$w\": {" "$d/results.json" || ok=0
+		done
+		[ "$ok" = 1 ] && record PASS "bench:report-has-every-result" ||
+			record FAIL "bench:report-has-every-result (see $d/results.md)"
+		grep -q '<svg' "$d/ratio.svg" && grep -q '<rect' "$d/ratio.svg" &&
+			record PASS "bench:chart" || record FAIL "bench:chart"
+	else
+		tail -n 30 "$logs/bench.log"
+		record FAIL "bench:runs"
+	fi
+fi
+
 log "finished in $(($(date +%s) - start)) s"
 finish

@@ -14,3 +14,71 @@ extern crate std;
 mod logic;
 
 pub use logic::*;
+
+/// The routing fast path must not allocate. Checked with a counting global allocator in
+/// the test binary (the kernel build has no allocator in `logic` at all; this guards the
+/// userspace users and documents the property).
+#[cfg(test)]
+mod no_alloc {
+    use crate::route::{self, Access, Entry, Lookup};
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+    use std::vec::Vec;
+
+    std::thread_local! {
+        static ALLOCS: Cell<u64> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    // SAFETY: Delegates to the system allocator; counting has no effect on the memory.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            ALLOCS.with(|c| c.set(c.get() + 1));
+            // SAFETY: Same contract as ours.
+            unsafe { System.alloc(l) }
+        }
+
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            // SAFETY: Same contract as ours.
+            unsafe { System.dealloc(p, l) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    struct Sorted(Vec<(u64, u64)>);
+
+    impl Lookup for Sorted {
+        fn first_in(&self, from: u64, last: u64) -> Option<(u64, Entry)> {
+            let i = self.0.partition_point(|&(b, _)| b < from);
+            self.0
+                .get(i)
+                .filter(|&&(b, _)| b <= last)
+                .map(|&(b, raw)| (b, Entry::from_raw(raw)))
+        }
+    }
+
+    #[test]
+    fn routing_does_not_allocate() {
+        let t = Sorted(
+            (0..10_000u64)
+                .map(|i| (i * 7, Entry::Remapped(i).to_raw()))
+                .collect(),
+        );
+        let before = ALLOCS.with(Cell::get);
+        let mut spare = 0u64;
+        for s in 0..100_000u64 {
+            let access = if s % 2 == 0 {
+                Access::Read
+            } else {
+                Access::Write
+            };
+            let r = route::route(s * 3, 1 + (s % 300) as u32, 3, access, &t);
+            spare = spare.wrapping_add(u64::from(r.sectors));
+        }
+        assert!(spare > 0);
+        assert_eq!(ALLOCS.with(Cell::get), before, "route() allocated");
+    }
+}

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Test helper: writes metadata holding `entries` remaps (main block 2i -> spare data block
-//! i-th) to a spare image, as the module would after that many remaps, so load time can be
+//! Test helper: writes metadata holding `entries` remaps (main block `STRIDE * i` -> the
+//! i-th spare data block; STRIDE defaults to 2) to a spare image or device, as the module
+//! would after that many remaps, so load time and the I/O path with a large table can be
 //! measured without performing them. Not part of the tool.
 //!
-//! `cargo run -p dm-remap-tool --example synth_table -- IMAGE SPARE_SECTORS MAIN_SECTORS ENTRIES`
+//! `cargo run -p dm-remap-tool --example synth_table -- IMAGE SPARE_SECTORS MAIN_SECTORS ENTRIES [STRIDE]`
 
 use dm_remap_logic::format::{self, crc32c_sw, CopyAreas, Identity, Superblock};
 use dm_remap_logic::layout::{SpareLayout, SUPERBLOCK_BYTES};
@@ -12,10 +13,15 @@ use std::os::unix::fs::FileExt;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, img, spare, main, entries] = &args[..] else {
-        eprintln!("usage: synth_table IMAGE SPARE_SECTORS MAIN_SECTORS ENTRIES");
-        std::process::exit(2);
+    let (img, spare, main, entries, stride) = match &args[..] {
+        [_, img, spare, main, entries] => (img, spare, main, entries, "2"),
+        [_, img, spare, main, entries, stride] => (img, spare, main, entries, stride.as_str()),
+        _ => {
+            eprintln!("usage: synth_table IMAGE SPARE_SECTORS MAIN_SECTORS ENTRIES [STRIDE]");
+            std::process::exit(2);
+        }
     };
+    let stride: u64 = stride.parse().expect("STRIDE");
     let (spare, main, entries): (u64, u64, u64) = (
         spare.parse().expect("SPARE_SECTORS"),
         main.parse().expect("MAIN_SECTORS"),
@@ -27,13 +33,13 @@ fn main() {
         .filter(|&b| !l.is_metadata(b))
         .collect();
     assert!(
-        entries as usize <= data.len() && entries * 2 < main / 8,
+        stride > 0 && entries as usize <= data.len() && entries * stride <= main / 8,
         "too many entries"
     );
     let mut slot = vec![0u8; a.slot_bytes as usize];
     let (n, crc) = format::encode_checkpoint(
         &mut slot,
-        (0..entries).map(|i| (2 * i, data[i as usize])),
+        (0..entries).map(|i| (stride * i, data[i as usize])),
         [].into_iter(),
         crc32c_sw,
     )
@@ -72,5 +78,8 @@ fn main() {
             .expect("write");
         f.write_all_at(&b, off).expect("write");
     }
+    // On a block device the writes sit in its page cache until synced; the module reads
+    // the device directly.
+    f.sync_all().expect("sync");
     println!("{entries} entries written to 5 copies of {img}");
 }

@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `bench-report DIR`: turns what `bench/guest.sh` wrote (DIR/setup.txt, DIR/runs.txt,
+//! DIR/raw/NAME.json from fio and DIR/raw/NAME.cpu with /proc/stat ticks) into
+//! DIR/results.json, DIR/results.md and DIR/ratio.svg. See docs/performance.md.
+//!
+//! Per workload and configuration it reports the median and the spread (min..max over the
+//! rounds) of IOPS, the median of the per-round p50 and p99 latencies, CPU time per I/O,
+//! and the ratio of IOPS to dm-linear *in the same round*, which cancels most of the
+//! drift between rounds (TCG makes absolute numbers meaningless; ratios are what count).
+
+use plotters::prelude::*;
+use serde_json::{json, Map, Value};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::exit;
+
+/// The configuration every other one is compared with.
+const BASELINE: &str = "linear";
+
+/// Targets from the project's issues: (workload, configuration, lowest IOPS ratio).
+const TARGETS: &[(&str, &str, f64)] = &[
+    ("randread-4k-qd32", "remap-empty", 0.98),
+    ("randread-4k-qd32", "remap-table", 0.97),
+    ("randread-4k-qd32", "remap-instr-off", 0.98),
+];
+
+/// One fio run.
+struct Run {
+    round: u32,
+    workload: String,
+    config: String,
+    iops: f64,
+    p50_us: f64,
+    p99_us: f64,
+    mean_us: f64,
+    ios: u64,
+    /// CPU time of the whole VM per I/O, if the tick counts were recorded.
+    cpu_us_per_io: Option<f64>,
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("bench-report: {msg}");
+    exit(1);
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())))
+}
+
+/// The fio job's numbers for the direction that did I/O.
+fn parse_fio(path: &Path) -> (f64, f64, f64, f64, u64) {
+    let v: Value = serde_json::from_str(&read(path))
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+    let job = &v["jobs"][0];
+    let dir = ["read", "write"]
+        .iter()
+        .map(|d| &job[*d])
+        .find(|d| d["total_ios"].as_u64().unwrap_or(0) > 0)
+        .unwrap_or_else(|| fail(&format!("{}: no I/O in the fio output", path.display())));
+    let lat = &dir["lat_ns"];
+    let pct = |p: &str| lat["percentile"][p].as_f64().unwrap_or(f64::NAN) / 1000.0;
+    (
+        dir["iops"].as_f64().unwrap_or(0.0),
+        pct("50.000000"),
+        pct("99.000000"),
+        lat["mean"].as_f64().unwrap_or(f64::NAN) / 1000.0,
+        dir["total_ios"].as_u64().unwrap_or(0),
+    )
+}
+
+/// CPU microseconds per I/O from "busy0 total0 busy1 total1" (USER_HZ ticks, 100 per s).
+fn parse_cpu(path: &Path, ios: u64) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let n: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    if n.len() != 4 || ios == 0 {
+        return None;
+    }
+    Some(n[2].checked_sub(n[0])? as f64 * 10_000.0 / ios as f64)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
+/// Summary of one configuration under one workload.
+struct Summary {
+    config: String,
+    iops: (f64, f64, f64),
+    ratio: Option<(f64, f64, f64)>,
+    p50_us: f64,
+    p99_us: f64,
+    mean_us: f64,
+    cpu_us_per_io: Option<f64>,
+    rounds: Vec<Value>,
+}
+
+fn summarise(runs: &[Run], workload: &str, config: &str) -> Option<Summary> {
+    let mine: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.workload == workload && r.config == config)
+        .collect();
+    if mine.is_empty() {
+        return None;
+    }
+    let base = |round: u32| {
+        runs.iter()
+            .find(|r| r.workload == workload && r.config == BASELINE && r.round == round)
+            .map(|r| r.iops)
+    };
+    let mut iops: Vec<f64> = mine.iter().map(|r| r.iops).collect();
+    let mut ratios: Vec<f64> = mine
+        .iter()
+        .filter_map(|r| base(r.round).filter(|&b| b > 0.0).map(|b| r.iops / b))
+        .collect();
+    let (lo, hi) = min_max(&iops);
+    let ratio = (!ratios.is_empty()).then(|| {
+        let (rlo, rhi) = min_max(&ratios);
+        (median(&mut ratios), rlo, rhi)
+    });
+    let mut cpu: Vec<f64> = mine.iter().filter_map(|r| r.cpu_us_per_io).collect();
+    let rounds = mine
+        .iter()
+        .map(|r| {
+            json!({
+                "round": r.round,
+                "iops": r.iops,
+                "ios": r.ios,
+                "ratio_to_linear": base(r.round).map(|b| r.iops / b),
+                "lat_p50_us": r.p50_us,
+                "lat_p99_us": r.p99_us,
+                "lat_mean_us": r.mean_us,
+                "cpu_us_per_io": r.cpu_us_per_io,
+            })
+        })
+        .collect();
+    Some(Summary {
+        config: config.to_string(),
+        iops: (median(&mut iops), lo, hi),
+        ratio,
+        p50_us: median(&mut mine.iter().map(|r| r.p50_us).collect::<Vec<_>>()),
+        p99_us: median(&mut mine.iter().map(|r| r.p99_us).collect::<Vec<_>>()),
+        mean_us: median(&mut mine.iter().map(|r| r.mean_us).collect::<Vec<_>>()),
+        cpu_us_per_io: (!cpu.is_empty()).then(|| median(&mut cpu)),
+        rounds,
+    })
+}
+
+fn chart(path: &Path, workloads: &[String], table: &[(String, Vec<Summary>)]) {
+    let configs: Vec<&str> = table
+        .first()
+        .map(|(_, s)| {
+            s.iter()
+                .map(|s| s.config.as_str())
+                .filter(|c| *c != BASELINE)
+                .collect()
+        })
+        .unwrap_or_default();
+    let all: Vec<f64> = table
+        .iter()
+        .flat_map(|(_, s)| s.iter())
+        .filter_map(|s| s.ratio)
+        .flat_map(|(m, lo, hi)| [m, lo, hi])
+        .filter(|x| x.is_finite())
+        .collect();
+    let (lo, hi) = min_max(&all);
+    let y0 = (lo - 0.05).min(0.85);
+    // Room above the bars for the legend.
+    let y1 = (hi + 0.05).max(1.1) + 0.25;
+    let n = workloads.len() as f64;
+    let root = SVGBackend::new(path, (1100, 520)).into_drawing_area();
+    let draw = || -> Result<(), Box<dyn std::error::Error>> {
+        root.fill(&WHITE)?;
+        let mut c = ChartBuilder::on(&root)
+            .caption(
+                "IOPS relative to dm-linear in the same round (median, bars: min..max)",
+                ("sans-serif", 20),
+            )
+            .margin(15)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(-0.5..n - 0.5, y0..y1)?;
+        let names = workloads.to_vec();
+        let label = move |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 {
+                names.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        c.configure_mesh()
+            .disable_x_mesh()
+            .y_max_light_lines(1)
+            .x_labels(workloads.len() * 2 + 1)
+            .x_label_formatter(&label)
+            .y_desc("IOPS / dm-linear IOPS")
+            .draw()?;
+        c.draw_series(LineSeries::new(
+            [(-0.5, 1.0), (n - 0.5, 1.0)],
+            BLACK.stroke_width(1),
+        ))?;
+        let k = configs.len().max(1) as f64;
+        for (j, config) in configs.iter().enumerate() {
+            let color = Palette99::pick(j).to_rgba();
+            let mut bars = Vec::new();
+            let mut whiskers = Vec::new();
+            for (i, (_, sums)) in table.iter().enumerate() {
+                let Some((m, rlo, rhi)) = sums
+                    .iter()
+                    .find(|s| s.config == *config)
+                    .and_then(|s| s.ratio)
+                else {
+                    continue;
+                };
+                let x0 = i as f64 - 0.4 + j as f64 * 0.8 / k;
+                let x1 = x0 + 0.8 / k * 0.9;
+                bars.push(Rectangle::new([(x0, y0), (x1, m)], color.filled()));
+                let xm = (x0 + x1) / 2.0;
+                whiskers.push(PathElement::new(
+                    vec![(xm, rlo), (xm, rhi)],
+                    BLACK.stroke_width(2),
+                ));
+            }
+            c.draw_series(bars)?.label(*config).legend(move |(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+            });
+            c.draw_series(whiskers)?;
+        }
+        c.configure_series_labels()
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    };
+    draw().unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+}
+
+fn fmt_opt(v: Option<f64>, prec: usize) -> String {
+    v.filter(|x| x.is_finite())
+        .map_or("-".to_string(), |x| format!("{x:.prec$}"))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, dir] = &args[..] else {
+        eprintln!("usage: bench-report DIR");
+        exit(2);
+    };
+    let dir = PathBuf::from(dir);
+    let mut setup = Map::new();
+    for line in read(&dir.join("setup.txt")).lines() {
+        let (k, v) = line.split_once(' ').unwrap_or((line, ""));
+        let v = v.trim().to_string();
+        // Repeated keys (one line per table, per status) collect into a list.
+        match setup.get_mut(k) {
+            Some(Value::Array(a)) => a.push(Value::String(v)),
+            Some(old) => *old = Value::Array(vec![old.take(), Value::String(v)]),
+            None => {
+                setup.insert(k.to_string(), Value::String(v));
+            }
+        }
+    }
+    let mut runs = Vec::new();
+    let mut workloads: Vec<String> = Vec::new();
+    let mut configs: Vec<String> = Vec::new();
+    for line in read(&dir.join("runs.txt")).lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let [round, workload, config, name] = f[..] else {
+            fail(&format!("runs.txt: bad line {line:?}"));
+        };
+        let (iops, p50_us, p99_us, mean_us, ios) =
+            parse_fio(&dir.join("raw").join(format!("{name}.json")));
+        let cpu_us_per_io = parse_cpu(&dir.join("raw").join(format!("{name}.cpu")), ios);
+        if !workloads.iter().any(|w| w == workload) {
+            workloads.push(workload.to_string());
+        }
+        if !configs.iter().any(|c| c == config) {
+            configs.push(config.to_string());
+        }
+        runs.push(Run {
+            round: round
+                .parse()
+                .unwrap_or_else(|_| fail(&format!("runs.txt: bad round in {line:?}"))),
+            workload: workload.to_string(),
+            config: config.to_string(),
+            iops,
+            p50_us,
+            p99_us,
+            mean_us,
+            ios,
+            cpu_us_per_io,
+        });
+    }
+    if runs.is_empty() {
+        fail("runs.txt lists no run");
+    }
+    let table: Vec<(String, Vec<Summary>)> = workloads
+        .iter()
+        .map(|w| {
+            let sums = configs
+                .iter()
+                .filter_map(|c| summarise(&runs, w, c))
+                .collect();
+            (w.clone(), sums)
+        })
+        .collect();
+
+    // JSON.
+    let mut by_workload = Map::new();
+    for (w, sums) in &table {
+        let mut m = Map::new();
+        for s in sums {
+            m.insert(
+                s.config.clone(),
+                json!({
+                    "iops_median": s.iops.0, "iops_min": s.iops.1, "iops_max": s.iops.2,
+                    "ratio_to_linear_median": s.ratio.map(|r| r.0),
+                    "ratio_to_linear_min": s.ratio.map(|r| r.1),
+                    "ratio_to_linear_max": s.ratio.map(|r| r.2),
+                    "lat_p50_us_median": s.p50_us, "lat_p99_us_median": s.p99_us,
+                    "lat_mean_us_median": s.mean_us,
+                    "cpu_us_per_io_median": s.cpu_us_per_io,
+                    "rounds": s.rounds,
+                }),
+            );
+        }
+        by_workload.insert(w.clone(), Value::Object(m));
+    }
+    let ratio_of = |w: &str, c: &str| {
+        table
+            .iter()
+            .find(|(tw, _)| tw == w)
+            .and_then(|(_, s)| s.iter().find(|s| s.config == c))
+            .and_then(|s| s.ratio)
+            .map(|r| r.0)
+    };
+    let targets: Vec<Value> = TARGETS
+        .iter()
+        .filter_map(|&(w, c, min)| {
+            ratio_of(w, c).map(|r| json!({"workload": w, "config": c, "min_ratio": min, "ratio": r, "met": r >= min}))
+        })
+        .collect();
+    let out = json!({"setup": setup, "results": by_workload, "targets": targets});
+    let json_path = dir.join("results.json");
+    std::fs::write(
+        &json_path,
+        serde_json::to_string_pretty(&out).unwrap_or_default() + "\n",
+    )
+    .unwrap_or_else(|e| fail(&format!("{}: {e}", json_path.display())));
+
+    // Markdown.
+    let get = |k: &str| setup.get(k).and_then(Value::as_str).unwrap_or("?");
+    let mut md = String::new();
+    let _ = writeln!(md, "# dm-remap benchmark results\n");
+    let _ = writeln!(
+        md,
+        "Kernel {}, {} vCPUs (QEMU TCG), fio {}; {} rounds of {} s per run; remap-table has {} \
+         remapped blocks (1 in {} blocks); its table loaded in {} s.\n",
+        get("kernel"),
+        get("cpus"),
+        get("fio"),
+        get("rounds"),
+        get("runtime_s"),
+        get("entries"),
+        get("stride"),
+        get("table_load_s"),
+    );
+    let _ = writeln!(
+        md,
+        "Ratio = IOPS / dm-linear IOPS in the same round (median, min-max over rounds). \
+         Latency = fio's submission-to-completion latency, median over rounds of each \
+         round's p50 and p99. CPU = busy time of the whole VM per I/O (all vCPUs, fio included).\n"
+    );
+    for (w, sums) in &table {
+        let _ = writeln!(md, "## {w}\n");
+        let _ = writeln!(
+            md,
+            "| configuration | IOPS (median) | IOPS min-max | ratio to dm-linear | p50 µs | p99 µs | CPU µs/I/O |"
+        );
+        let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for s in sums {
+            let ratio = s.ratio.map_or("-".to_string(), |(m, lo, hi)| {
+                format!("{m:.3} ({lo:.3}-{hi:.3})")
+            });
+            let _ = writeln!(
+                md,
+                "| {} | {:.0} | {:.0}-{:.0} | {} | {} | {} | {} |",
+                s.config,
+                s.iops.0,
+                s.iops.1,
+                s.iops.2,
+                ratio,
+                fmt_opt(Some(s.p50_us), 1),
+                fmt_opt(Some(s.p99_us), 1),
+                fmt_opt(s.cpu_us_per_io, 2),
+            );
+        }
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(md, "## Targets\n");
+    let _ = writeln!(md, "| workload | configuration | target | measured | met |");
+    let _ = writeln!(md, "| --- | --- | ---: | ---: | --- |");
+    for t in &targets {
+        let _ = writeln!(
+            md,
+            "| {} | {} | >= {} | {:.3} | {} |",
+            t["workload"].as_str().unwrap_or(""),
+            t["config"].as_str().unwrap_or(""),
+            t["min_ratio"],
+            t["ratio"].as_f64().unwrap_or(f64::NAN),
+            if t["met"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
+        );
+    }
+    let md_path = dir.join("results.md");
+    std::fs::write(&md_path, md).unwrap_or_else(|e| fail(&format!("{}: {e}", md_path.display())));
+
+    chart(&dir.join("ratio.svg"), &workloads, &table);
+    println!(
+        "{} runs; wrote results.json, results.md and ratio.svg in {}",
+        runs.len(),
+        dir.display()
+    );
+}

@@ -11,7 +11,7 @@
 #   remap-table  dm-remap over it, spare on brd, ENTRIES remapped blocks spread evenly so
 #                that 1% of the blocks (and so ~1% of random I/Os) are remapped
 # then runs every fio workload on every configuration, ROUNDS times, the configurations
-# in a rotating order within each round, and writes the fio JSON of every run, the CPU
+# in a random order within each round, and writes the fio JSON of every run, the CPU
 # time the whole VM used during it (from /proc/stat) and a description of the setup to a
 # tar archive on OUT_DEV.
 set -eu
@@ -90,16 +90,13 @@ cpu_ticks() {
 round=1
 while [ "$round" -le "$rounds" ]; do
 	echo "$workloads" | while IFS=: read -r w args; do
-		# Rotate the order of the configurations from round to round.
-		set -- $configs
-		k=$(((round - 1) % $#))
-		while [ "$k" -gt 0 ]; do
-			c=$1
-			shift
-			set -- "$@" "$c"
-			k=$((k - 1))
-		done
-		order="$*"
+		# A different random order of the configurations in every round (seeded by the
+		# round and workload, so reruns repeat it): no configuration always runs first, last
+		# or right after another.
+		order=$(for c in $configs; do echo "$c"; done |
+			awk -v seed="$round$(echo "$w" | cksum | cut -d' ' -f1)" \
+				'BEGIN { srand(seed % 2147483647) } { print rand(), $0 }' |
+			sort -n | cut -d' ' -f2 | tr '\n' ' ')
 		for c in $order; do
 			name="$round-$w-$c"
 			before=$(cpu_ticks)

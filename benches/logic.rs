@@ -7,8 +7,10 @@
 //! through the `Lookup` trait. In the kernel that trait is the maple tree (RCU mode), which
 //! does not exist in userspace, so the lookups here go through two stand-ins: a sorted
 //! array with binary search and `std`'s `BTreeMap` (a B-tree, like the maple tree). What is
-//! measured is the routing logic plus an ordered-index lookup at 10k, 100k and 1M entries;
-//! the maple tree's own cost shows in the VM benchmark (scripts/bench).
+//! measured is the routing logic plus an ordered-index lookup at 10k, 100k and 1M entries,
+//! for random blocks (cold caches at 1M: the table is 16 MiB) and for 16 blocks over and
+//! over (`hit_cache_hot`); the maple tree's own cost shows in the VM benchmark
+//! (scripts/bench).
 //!
 //! Metadata: encoding and decoding one journal record, CRC32C of a 4 KiB block (the
 //! software table used by the tool; the kernel uses its own `crc32c`), and encoding a
@@ -17,21 +19,9 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use dm_remap_logic::format::{self, crc32c_sw, Change};
 use dm_remap_logic::route::{self, Access, Entry, Lookup};
+use dm_remap_logic::SortedTable;
 use std::collections::BTreeMap;
 use std::ops::Bound;
-
-/// Sorted (block, raw entry) pairs.
-struct Sorted(Vec<(u64, u64)>);
-
-impl Lookup for Sorted {
-    fn first_in(&self, from: u64, last: u64) -> Option<(u64, Entry)> {
-        let i = self.0.partition_point(|&(b, _)| b < from);
-        self.0
-            .get(i)
-            .filter(|&&(b, _)| b <= last)
-            .map(|&(b, raw)| (b, Entry::from_raw(raw)))
-    }
-}
 
 struct Tree(BTreeMap<u64, u64>);
 
@@ -67,8 +57,8 @@ fn bench_route(c: &mut Criterion) {
         let pairs: Vec<(u64, u64)> = (0..entries)
             .map(|i| (i * STRIDE, Entry::Remapped(i).to_raw()))
             .collect();
-        let sorted = Sorted(pairs.clone());
-        let tree = Tree(pairs.into_iter().collect());
+        let sorted = SortedTable(&pairs);
+        let tree = Tree(pairs.iter().copied().collect());
         // Hits: 4 KiB reads of remapped blocks; misses: of the blocks just after them;
         // spans: 128 KiB reads whose 17th block is remapped ("first remapped >= b").
         let picks = blocks(entries, 4096);
@@ -79,11 +69,15 @@ fn bench_route(c: &mut Criterion) {
             .filter(|&&i| i > 0)
             .map(|i| (i * STRIDE - 16) << SHIFT)
             .collect();
+        // The same, cycling over 16 blocks only: everything the lookups touch stays in the
+        // CPU caches, which separates the cost of the code from that of memory latency.
+        let hot: Vec<u64> = hits.iter().take(16).copied().collect();
         let mut g = c.benchmark_group(format!("route/{entries}"));
         for (kind, sectors, at) in [
             ("hit", 8u32, &hits),
             ("miss", 8, &misses),
             ("first_at_or_after", 256, &spans),
+            ("hit_cache_hot", 8, &hot),
         ] {
             g.bench_function(BenchmarkId::new("sorted", kind), |b| {
                 let mut k = 0;

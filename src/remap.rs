@@ -56,6 +56,13 @@ struct Piece {
     len: usize,
 }
 
+impl Piece {
+    /// The piece's bytes within its block.
+    fn range(&self) -> core::ops::Range<usize> {
+        self.off..self.off + self.len
+    }
+}
+
 /// Moves a group holds at most; a journal record of them stays small (a few sectors).
 const GROUP_MOVES: usize = 32;
 /// Changes a group records at most: each move's remap and retirement, and room for spare
@@ -303,19 +310,11 @@ impl Core {
         p: Piece,
         buf: &mut IoBuffer,
     ) -> Result<bool> {
-        let Piece {
-            block,
-            off,
-            done,
-            len,
-        } = p;
+        let (block, range) = (p.block, p.range());
         let entry = self.state.entry(block);
         let loc = entry.and_then(Entry::read_location);
-        if self
-            .read_block_part(block, loc, buf, off..off + len)
-            .is_ok()
-        {
-            bio.copy_to(d, done as u32, &buf.as_slice()[off..off + len])?;
+        if self.read_block_part(block, loc, buf, range.clone()).is_ok() {
+            bio.copy_to(d, p.done as u32, &buf.as_slice()[range])?;
             return Ok(false);
         }
         Counters::inc(&self.state.counters.read_errors);
@@ -340,16 +339,13 @@ impl Core {
         buf: &mut IoBuffer,
     ) -> Result<bool> {
         let Piece {
-            block,
-            off,
-            done,
-            len,
+            block, off, len, ..
         } = p;
-        let piece = &mut buf.as_mut_slice()[off..off + len];
+        let piece = &mut buf.as_mut_slice()[p.range()];
         if op == ReqOp::WriteZeroes {
             piece.fill(0);
         } else {
-            bio.copy_from(d, done as u32, piece)?;
+            bio.copy_from(d, p.done as u32, piece)?;
         }
         let state = &self.state;
         let entry = state.entry(block);
@@ -379,7 +375,7 @@ impl Core {
         let on_fail = from.map_or(Entry::Failing, Entry::Remapped);
         let mv = Move {
             buf,
-            valid: off..off + len,
+            valid: p.range(),
         };
         self.stage_move(w, block, from, mv, on_fail, true)?;
         Ok(true)

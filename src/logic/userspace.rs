@@ -15,12 +15,27 @@ mod logic;
 
 pub use logic::*;
 
+/// A remap table as a sorted slice of `(main block, Entry::to_raw())`, for userspace
+/// tests and benchmarks of `route` (the kernel's table is a maple tree).
+pub struct SortedTable<'a>(pub &'a [(u64, u64)]);
+
+impl route::Lookup for SortedTable<'_> {
+    fn first_in(&self, from: u64, last: u64) -> Option<(u64, route::Entry)> {
+        let i = self.0.partition_point(|&(b, _)| b < from);
+        self.0
+            .get(i)
+            .filter(|&&(b, _)| b <= last)
+            .map(|&(b, raw)| (b, route::Entry::from_raw(raw)))
+    }
+}
+
 /// The routing fast path must not allocate. Checked with a counting global allocator in
 /// the test binary (the kernel build has no allocator in `logic` at all; this guards the
 /// userspace users and documents the property).
 #[cfg(test)]
 mod no_alloc {
-    use crate::route::{self, Access, Entry, Lookup};
+    use crate::route::{self, Access, Entry};
+    use crate::SortedTable;
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
     use std::vec::Vec;
@@ -48,25 +63,12 @@ mod no_alloc {
     #[global_allocator]
     static COUNTING: Counting = Counting;
 
-    struct Sorted(Vec<(u64, u64)>);
-
-    impl Lookup for Sorted {
-        fn first_in(&self, from: u64, last: u64) -> Option<(u64, Entry)> {
-            let i = self.0.partition_point(|&(b, _)| b < from);
-            self.0
-                .get(i)
-                .filter(|&&(b, _)| b <= last)
-                .map(|&(b, raw)| (b, Entry::from_raw(raw)))
-        }
-    }
-
     #[test]
     fn routing_does_not_allocate() {
-        let t = Sorted(
-            (0..10_000u64)
-                .map(|i| (i * 7, Entry::Remapped(i).to_raw()))
-                .collect(),
-        );
+        let entries: Vec<(u64, u64)> = (0..10_000u64)
+            .map(|i| (i * 7, Entry::Remapped(i).to_raw()))
+            .collect();
+        let t = SortedTable(&entries);
         let before = ALLOCS.with(Cell::get);
         let mut spare = 0u64;
         for s in 0..100_000u64 {

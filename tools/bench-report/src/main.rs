@@ -312,6 +312,11 @@ fn main() {
     if runs.is_empty() {
         fail("runs.txt lists no run");
     }
+    // Report the configurations in the order the setup lists them (runs are shuffled).
+    if let Some(order) = setup.get("configs").and_then(Value::as_str) {
+        let pos = |c: &String| order.split_whitespace().position(|o| o == c);
+        configs.sort_by_key(|c| pos(c).unwrap_or(usize::MAX));
+    }
     let table: Vec<(String, Vec<Summary>)> = workloads
         .iter()
         .map(|w| {

@@ -15,6 +15,8 @@
 //! Metadata: encoding and decoding one journal record, CRC32C of a 4 KiB block (the
 //! software table used by the tool; the kernel uses its own `crc32c`), and encoding a
 //! 1,000,000-entry checkpoint.
+//!
+//! Histogram: recording one latency sample, and computing a percentile.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
 use dm_remap_logic::format::{self, crc32c_sw, Change};
@@ -135,5 +137,21 @@ fn bench_format(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_route, bench_format);
+fn bench_histogram(c: &mut Criterion) {
+    use dm_remap_logic::histogram::Histogram;
+    let values = blocks(10_000_000, 4096);
+    let mut h = Histogram::new();
+    let mut g = c.benchmark_group("histogram");
+    g.bench_function("record", |b| {
+        let mut k = 0;
+        b.iter(|| {
+            k = (k + 1) % values.len();
+            h.record(black_box(values[k]));
+        })
+    });
+    g.bench_function("p99", |b| b.iter(|| black_box(&h).quantile(990)));
+    g.finish();
+}
+
+criterion_group!(benches, bench_route, bench_format, bench_histogram);
 criterion_main!(benches);

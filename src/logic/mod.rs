@@ -9,6 +9,7 @@
 pub mod alloc;
 pub mod args;
 pub mod format;
+pub mod histogram;
 pub mod layout;
 pub mod message;
 pub mod route;

@@ -544,7 +544,6 @@ pub fn replay_copy(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::{BTreeMap, BTreeSet};
     use std::vec;
     use std::vec::Vec;
 
@@ -695,29 +694,7 @@ mod tests {
         );
     }
 
-    /// A whole table in memory: checkpoint + journal, as the module keeps it.
-    #[derive(Default, Clone, PartialEq, Eq, Debug)]
-    struct Table {
-        remaps: BTreeMap<u64, u64>,
-        retired: BTreeSet<u64>,
-    }
-
-    impl Table {
-        fn apply(&mut self, c: Change) -> Result<(), FormatError> {
-            match c {
-                Change::Remap { main, spare } => {
-                    self.remaps.insert(main, spare);
-                }
-                Change::Unmap { main } => {
-                    self.remaps.remove(&main);
-                }
-                Change::Retire { spare } => {
-                    self.retired.insert(spare);
-                }
-            }
-            Ok(())
-        }
-    }
+    use crate::Table;
 
     /// A copy as bytes: superblock, slots and journal.
     struct Copy {

@@ -15,6 +15,38 @@ mod logic;
 
 pub use logic::*;
 
+extern crate alloc as std_alloc;
+
+/// The remap table as plain collections: main block -> spare block, and retired spare
+/// blocks. What replaying metadata yields in userspace (the tool, tests); the module keeps
+/// its table in a maple tree and an allocator instead.
+#[derive(Default, Clone, PartialEq, Eq, Debug)]
+pub struct Table {
+    /// Main block -> spare block.
+    pub remaps: std_alloc::collections::BTreeMap<u64, u64>,
+    /// Retired spare blocks.
+    pub retired: std_alloc::collections::BTreeSet<u64>,
+}
+
+impl Table {
+    /// Applies one change read from the metadata. Never fails; the signature fits the
+    /// `apply` callbacks of `format::replay_copy`.
+    pub fn apply(&mut self, c: format::Change) -> Result<(), format::FormatError> {
+        match c {
+            format::Change::Remap { main, spare } => {
+                self.remaps.insert(main, spare);
+            }
+            format::Change::Unmap { main } => {
+                self.remaps.remove(&main);
+            }
+            format::Change::Retire { spare } => {
+                self.retired.insert(spare);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A remap table as a sorted slice of `(main block, Entry::to_raw())`, for userspace
 /// tests and benchmarks of `route` (the kernel's table is a maple tree).
 pub struct SortedTable<'a>(pub &'a [(u64, u64)]);

@@ -7,11 +7,11 @@
 
 use clap::{Args, Parser, Subcommand};
 use dm_remap_logic::format::{
-    self, crc32c_sw, Change, CopyAreas, FormatError, Identity, JournalEnd, Superblock,
+    self, crc32c_sw, CopyAreas, FormatError, Identity, JournalEnd, Superblock,
 };
 use dm_remap_logic::layout::{SpareLayout, DEFAULT_METADATA_COPIES, SUPERBLOCK_BYTES};
+use dm_remap_logic::Table;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -84,30 +84,6 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
-}
-
-/// The table: main block -> spare block, and retired spare blocks.
-#[derive(Default, Clone, PartialEq, Eq, Debug)]
-struct Table {
-    remaps: BTreeMap<u64, u64>,
-    retired: BTreeSet<u64>,
-}
-
-impl Table {
-    fn apply(&mut self, c: Change) -> Result<(), FormatError> {
-        match c {
-            Change::Remap { main, spare } => {
-                self.remaps.insert(main, spare);
-            }
-            Change::Unmap { main } => {
-                self.remaps.remove(&main);
-            }
-            Change::Retire { spare } => {
-                self.retired.insert(spare);
-            }
-        }
-        Ok(())
-    }
 }
 
 #[derive(Serialize)]

@@ -124,11 +124,7 @@ impl DmIo {
         fua: bool,
     ) -> Result {
         let p = buf.range(offset, len)?;
-        let mut opf = bindings::DMR_REQ_OP_WRITE | bindings::DMR_REQ_SYNC;
-        if fua {
-            opf |= bindings::DMR_REQ_FUA;
-        }
-        self.io(dev, sector, (len / 512) as u64, opf, p)
+        self.io(dev, sector, (len / 512) as u64, write_opf(fua), p)
     }
 }
 
@@ -148,10 +144,7 @@ impl DmIo {
             return Err(EINVAL);
         }
         let p = buf.range(offset, len)?;
-        let mut opf = bindings::DMR_REQ_OP_WRITE | bindings::DMR_REQ_SYNC;
-        if fua {
-            opf |= bindings::DMR_REQ_FUA;
-        }
+        let opf = write_opf(fua);
         let mut bits: c_ulong = 0;
         // SAFETY: The client is valid, `dev` is open, `sectors` has `sectors.len()` entries
         // (checked against the helper's limit), `p` points to `len` bytes of an `IoBuffer`,
@@ -169,6 +162,16 @@ impl DmIo {
             )
         };
         Ok(bits as u64)
+    }
+}
+
+/// The operation and flags of a synchronous write, FUA when asked.
+fn write_opf(fua: bool) -> u32 {
+    let opf = bindings::DMR_REQ_OP_WRITE | bindings::DMR_REQ_SYNC;
+    if fua {
+        opf | bindings::DMR_REQ_FUA
+    } else {
+        opf
     }
 }
 

@@ -272,12 +272,9 @@ impl<P: Copy> DeferredBio<P> {
     /// Copies `buf.len()` bytes of the bio's data, from `skip` bytes into the data as
     /// `details` saw it, into `buf`. Returns `EINVAL` when that is outside the data.
     pub(crate) fn copy_from(&self, details: &BioDetails, skip: u32, buf: &mut [u8]) -> Result {
-        let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
-        if skip.checked_add(len).is_none_or(|end| end > details.size()) {
-            return Err(EINVAL);
-        }
+        let len = data_range(details, skip, buf.len())?;
         // SAFETY: The bio is valid and its data pages stay allocated until it completes;
-        // the range is within the recorded iterator (checked above) and `buf` is writable.
+        // the range is within the recorded iterator (checked by `data_range`) and `buf` is writable.
         unsafe {
             bindings::dmr_bio_copy_from(
                 self.bio.as_ptr(),
@@ -292,10 +289,7 @@ impl<P: Copy> DeferredBio<P> {
 
     /// Copies `buf` into the bio's data at `skip` bytes (as `details` saw it).
     pub(crate) fn copy_to(&mut self, details: &BioDetails, skip: u32, buf: &[u8]) -> Result {
-        let len = u32::try_from(buf.len()).map_err(|_| EINVAL)?;
-        if skip.checked_add(len).is_none_or(|end| end > details.size()) {
-            return Err(EINVAL);
-        }
+        let len = data_range(details, skip, buf.len())?;
         // SAFETY: As in `copy_from`; the bio is ours, so writing its pages is allowed.
         unsafe {
             bindings::dmr_bio_copy_to(
@@ -319,6 +313,16 @@ impl<P: Copy> DeferredBio<P> {
             bindings::dmr_bio_endio(p, status.0);
         }
     }
+}
+
+/// `len` as `u32` when `skip..skip + len` lies within the data `details` recorded;
+/// `EINVAL` otherwise.
+fn data_range(details: &BioDetails, skip: u32, len: usize) -> Result<u32> {
+    let len = u32::try_from(len).map_err(|_| EINVAL)?;
+    if skip.checked_add(len).is_none_or(|end| end > details.size()) {
+        return Err(EINVAL);
+    }
+    Ok(len)
 }
 
 impl<P: Copy> Drop for DeferredBio<P> {

@@ -77,18 +77,28 @@ impl DmIo {
         })
     }
 
-    fn io(&self, dev: &DmDev, sector: u64, count: u64, opf: u32, buf: *mut u8) -> Result {
-        // SAFETY: The client is valid (type invariant), `dev` is open, and `buf` points to
-        // a kmalloc/vmalloc buffer of at least `count` sectors (the callers pass an
-        // `IoBuffer`). dm-io waits for completion before returning.
+    /// One synchronous request `opf` over `buf[offset..offset + len]` at `sector` of `dev`.
+    fn io(
+        &self,
+        dev: &DmDev,
+        sector: u64,
+        buf: &mut IoBuffer,
+        offset: usize,
+        len: usize,
+        opf: u32,
+    ) -> Result {
+        let p = buf.range(offset, len)?;
+        // SAFETY: The client is valid (type invariant), `dev` is open, and `p` points to
+        // `len` bytes of a kmalloc/vmalloc buffer (checked by `IoBuffer::range`). dm-io
+        // waits for completion before returning.
         kernel::error::to_result(unsafe {
             bindings::dmr_io_sync(
                 self.client.as_ptr(),
                 dev.bdev(),
                 sector,
-                count,
+                (len / 512) as u64,
                 opf,
-                buf.cast(),
+                p.cast(),
             )
         })
     }
@@ -102,14 +112,7 @@ impl DmIo {
         offset: usize,
         len: usize,
     ) -> Result {
-        let p = buf.range(offset, len)?;
-        self.io(
-            dev,
-            sector,
-            (len / 512) as u64,
-            bindings::DMR_REQ_OP_READ,
-            p,
-        )
+        self.io(dev, sector, buf, offset, len, bindings::DMR_REQ_OP_READ)
     }
 
     /// Writes `buf[offset..offset + len]` at `sector` of `dev`; with `fua` the data is on
@@ -123,8 +126,7 @@ impl DmIo {
         len: usize,
         fua: bool,
     ) -> Result {
-        let p = buf.range(offset, len)?;
-        self.io(dev, sector, (len / 512) as u64, write_opf(fua), p)
+        self.io(dev, sector, buf, offset, len, write_opf(fua))
     }
 }
 

@@ -106,13 +106,19 @@ vm_script() {
 	fi
 }
 
+# Whether the VM runs and the extra VM test NAME (outside suite.sh) is selected: with no
+# filter, or with the filter NAME.
+extra_wanted() {
+	[ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = "$1" ]; }
+}
+
 if [ "$run_vm" = 1 ]; then
 	log "VM tests"
 	# A filter may select no suite test (e.g. "reboot"); the whole suite must report some.
 	vm_script suite "$([ -z "$filter" ] && echo 1 || echo 0)" "$ROOT/tests/vm/suite.sh" "$filter"
 fi
 
-if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = reboot ]; }; then
+if extra_wanted reboot; then
 	log "VM reboot test (persistent disk images)"
 	d="$logs/disks"
 	mkdir -p "$d"
@@ -125,7 +131,7 @@ if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = reboot ]; }; then
 	done
 fi
 
-if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = load ]; }; then
+if extra_wanted load; then
 	log "VM load test (100,000 remaps written by the synth_table example)"
 	d="$logs/load"
 	mkdir -p "$d"
@@ -142,7 +148,7 @@ if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = load ]; }; then
 	rm -rf "$d"
 fi
 
-if [ "$run_vm" = 1 ] && { [ -z "$filter" ] || [ "$filter" = bench ]; }; then
+if extra_wanted bench; then
 	log "benchmark harness smoke run (scripts/bench --quick: outputs are checked, not speed)"
 	d="$logs/bench"
 	if "$ROOT/scripts/bench" --quick --out "$d" >"$logs/bench.log" 2>&1; then

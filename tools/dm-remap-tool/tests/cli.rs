@@ -30,19 +30,25 @@ fn tool(args: &[&str], img: &Path) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
-fn format_image(img: &Path) {
-    let (code, out) = tool(
+/// `format` of the test geometry for a main device of `main_sectors`.
+fn format(img: &Path, main_sectors: &str) -> (i32, String) {
+    let spare_len = SPARE_LEN.to_string();
+    tool(
         &[
             "format",
             "--spare-len",
-            "16384",
+            &spare_len,
             "--block-size",
             "4096",
             "--main-sectors",
-            "1048576",
+            main_sectors,
         ],
         img,
-    );
+    )
+}
+
+fn format_image(img: &Path) {
+    let (code, out) = format(img, "1048576");
     assert_eq!(code, 0, "{out}");
 }
 
@@ -87,18 +93,7 @@ fn format_dump_check() {
     assert_eq!(v["remaps"].as_array().unwrap().len(), 0);
     assert_eq!(v["seq"], 1);
     // Formatting over valid metadata needs --force.
-    let (code, out) = tool(
-        &[
-            "format",
-            "--spare-len",
-            "16384",
-            "--block-size",
-            "4096",
-            "--main-sectors",
-            "8",
-        ],
-        &img,
-    );
+    let (code, out) = format(&img, "8");
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("--force"), "{out}");
 }

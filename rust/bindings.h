@@ -10,6 +10,7 @@
 #include <linux/dm-io.h>
 #include <linux/maple_tree.h>
 #include <linux/srcu.h>
+#include <linux/sysfs.h>
 #include <linux/workqueue.h>
 
 #include "helpers.h"

@@ -9,7 +9,12 @@
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
 #include <linux/maple_tree.h>
+#include <linux/kobject.h>
 #include <linux/mm.h>
+#include <linux/percpu.h>
+#include <linux/slab.h>
+#include <linux/sysfs.h>
+#include <linux/timekeeping.h>
 #include <linux/sched/mm.h>
 #include <linux/srcu.h>
 #include <linux/workqueue.h>
@@ -205,4 +210,220 @@ struct workqueue_struct *dmr_alloc_ordered_workqueue(const char *name)
 void dmr_flush_workqueue(struct workqueue_struct *wq)
 {
 	flush_workqueue(wq);
+}
+
+/* The dm device's name (as dmsetup shows it) into name[DMR_NAME_LEN]. */
+int dmr_target_name(struct dm_target *ti, char *name)
+{
+	return dm_copy_name_and_uuid(dm_table_get_md(ti->table), name, NULL);
+}
+
+struct mapped_device *dmr_target_md(struct dm_target *ti)
+{
+	return dm_table_get_md(ti->table);
+}
+
+u64 dmr_now_ns(void)
+{
+	return ktime_get_ns();
+}
+
+u64 __percpu *dmr_percpu_alloc(size_t slots)
+{
+	return __alloc_percpu_gfp(slots * sizeof(u64), sizeof(u64), GFP_KERNEL);
+}
+
+void dmr_percpu_free(u64 __percpu *p)
+{
+	free_percpu(p);
+}
+
+void dmr_percpu_add(u64 __percpu *p, size_t i, u64 v)
+{
+	this_cpu_add(p[i], v);
+}
+
+u64 dmr_percpu_inc_return(u64 __percpu *p, size_t i)
+{
+	return this_cpu_inc_return(p[i]);
+}
+
+void dmr_percpu_max(u64 __percpu *p, size_t i, u64 v)
+{
+	u64 old = this_cpu_read(p[i]);
+
+	/* this_cpu_cmpxchg is interrupt-safe; a retry only follows a local interrupt. */
+	while (v > old) {
+		u64 prev = this_cpu_cmpxchg(p[i], old, v);
+
+		if (prev == old)
+			break;
+		old = prev;
+	}
+}
+
+const u64 *dmr_percpu_cpu_ptr(u64 __percpu *p, unsigned int cpu)
+{
+	return per_cpu_ptr(p, cpu);
+}
+
+/* A store into another CPU's slot (maxima at reset); it may lose a racing update. */
+void dmr_percpu_write(u64 __percpu *p, unsigned int cpu, size_t i, u64 v)
+{
+	WRITE_ONCE(per_cpu_ptr(p, cpu)[i], v);
+}
+
+/* The next possible CPU after prev (-1 for the first); -1 after the last. */
+int dmr_next_possible_cpu(int prev)
+{
+	unsigned int cpu = cpumask_next(prev, cpu_possible_mask);
+
+	return cpu < nr_cpu_ids ? cpu : -1;
+}
+
+struct dmr_kobj {
+	struct kobject kobj;
+	const void *data;
+	dmr_show_fn show;
+	dmr_store_fn store;
+	dmr_release_fn release;
+};
+
+static ssize_t dmr_kobj_show(struct kobject *kobj, struct attribute *attr, char *buf)
+{
+	struct dmr_kobj *k = container_of(kobj, struct dmr_kobj, kobj);
+
+	return k->show(k->data, container_of(attr, struct dmr_attribute, attr)->id, buf);
+}
+
+static ssize_t dmr_kobj_store(struct kobject *kobj, struct attribute *attr, const char *buf,
+			      size_t len)
+{
+	struct dmr_kobj *k = container_of(kobj, struct dmr_kobj, kobj);
+
+	return k->store(k->data, container_of(attr, struct dmr_attribute, attr)->id, buf, len);
+}
+
+static const struct sysfs_ops dmr_sysfs_ops = {
+	.show = dmr_kobj_show,
+	.store = dmr_kobj_store,
+};
+
+static void dmr_kobj_release(struct kobject *kobj)
+{
+	struct dmr_kobj *k = container_of(kobj, struct dmr_kobj, kobj);
+
+	if (k->release)
+		k->release(k->data);
+	kfree(k);
+}
+
+static const struct kobj_type dmr_ktype = {
+	.release = dmr_kobj_release,
+	.sysfs_ops = &dmr_sysfs_ops,
+};
+
+/* Attributes built at run time need a lockdep key (a no-op without lockdep). */
+void dmr_attr_init(struct attribute *attr)
+{
+	sysfs_attr_init(attr);
+}
+
+/*
+ * Adds directory `name` under `parent` (NULL: /sys/kernel) with `groups`. On success the
+ * kobject owns `data` (release gets it); on failure *err is set, NULL is returned and
+ * `data` stays the caller's.
+ */
+struct dmr_kobj *dmr_kobj_create(struct dmr_kobj *parent, const char *name,
+				 const struct attribute_group *const *groups, const void *data,
+				 dmr_show_fn show, dmr_store_fn store, dmr_release_fn release,
+				 int *err)
+{
+	struct dmr_kobj *k = kzalloc(sizeof(*k), GFP_KERNEL);
+	int r;
+
+	if (!k) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	k->data = data;
+	k->show = show;
+	k->store = store;
+	kobject_init(&k->kobj, &dmr_ktype);
+	r = kobject_add(&k->kobj, parent ? &parent->kobj : kernel_kobj, "%s", name);
+	if (!r) {
+		r = sysfs_create_groups(&k->kobj, groups);
+		if (r)
+			kobject_del(&k->kobj);
+	}
+	if (r) {
+		/* release is still NULL: only k is freed. */
+		kobject_put(&k->kobj);
+		*err = r;
+		return NULL;
+	}
+	k->release = release;
+	kobject_uevent(&k->kobj, KOBJ_ADD);
+	return k;
+}
+
+/*
+ * Removes the directory: once this returns no show or store runs any more (sysfs waits
+ * for those in progress); open files then fail with ENODEV. The data is released with
+ * the last reference.
+ */
+void dmr_kobj_remove(struct dmr_kobj *k)
+{
+	kobject_uevent(&k->kobj, KOBJ_REMOVE);
+	kobject_del(&k->kobj);
+	kobject_put(&k->kobj);
+}
+
+int dmr_kobj_rename(struct dmr_kobj *k, const char *name)
+{
+	return kobject_rename(&k->kobj, name);
+}
+
+/* Wakes poll()ers of attribute `attr` in subdirectory `dir` (NULL: the directory itself). */
+void dmr_kobj_notify(struct dmr_kobj *k, const char *dir, const char *attr)
+{
+	sysfs_notify(&k->kobj, dir, attr);
+}
+
+struct dmr_ticker {
+	struct delayed_work work;
+	void (*fn)(const void *data);
+	const void *data;
+	unsigned long period;
+};
+
+static void dmr_ticker_run(struct work_struct *w)
+{
+	struct dmr_ticker *t = container_of(to_delayed_work(w), struct dmr_ticker, work);
+
+	t->fn(t->data);
+	queue_delayed_work(system_dfl_wq, &t->work, t->period);
+}
+
+struct dmr_ticker *dmr_ticker_start(void (*fn)(const void *data), const void *data,
+				    unsigned int period_ms)
+{
+	struct dmr_ticker *t = kzalloc(sizeof(*t), GFP_KERNEL);
+
+	if (!t)
+		return NULL;
+	t->fn = fn;
+	t->data = data;
+	t->period = msecs_to_jiffies(period_ms);
+	INIT_DELAYED_WORK(&t->work, dmr_ticker_run);
+	queue_delayed_work(system_dfl_wq, &t->work, t->period);
+	return t;
+}
+
+/* Stops the ticker; once this returns fn is not running and will not run again. */
+void dmr_ticker_stop(struct dmr_ticker *t)
+{
+	/* Also stops a work item that queues itself again. */
+	cancel_delayed_work_sync(&t->work);
+	kfree(t);
 }

@@ -20,6 +20,10 @@ struct maple_tree;
 struct srcu_struct;
 struct srcu_ctr;
 struct workqueue_struct;
+struct kobject;
+struct attribute;
+struct attribute_group;
+struct mapped_device;
 
 /*
  * The parts of a bio the lower layers change while they process it, saved before the bio
@@ -70,5 +74,58 @@ void dmr_memalloc_noio_restore(unsigned int flags);
 
 struct workqueue_struct *dmr_alloc_ordered_workqueue(const char *name);
 void dmr_flush_workqueue(struct workqueue_struct *wq);
+
+/* Longest dm device name, with its NUL (DM_NAME_LEN of uapi/linux/dm-ioctl.h). */
+#define DMR_NAME_LEN 128
+
+int dmr_target_name(struct dm_target *ti, char *name);
+struct mapped_device *dmr_target_md(struct dm_target *ti);
+
+u64 dmr_now_ns(void);
+
+/*
+ * Per-CPU arrays of u64 slots. Updates are this_cpu operations: one instruction on x86,
+ * safe against preemption and interrupts on the same CPU (end_io may run in hard
+ * interrupt context), with no shared cache line.
+ */
+u64 __percpu *dmr_percpu_alloc(size_t slots);
+void dmr_percpu_free(u64 __percpu *p);
+void dmr_percpu_add(u64 __percpu *p, size_t i, u64 v);
+u64 dmr_percpu_inc_return(u64 __percpu *p, size_t i);
+void dmr_percpu_max(u64 __percpu *p, size_t i, u64 v);
+const u64 *dmr_percpu_cpu_ptr(u64 __percpu *p, unsigned int cpu);
+void dmr_percpu_write(u64 __percpu *p, unsigned int cpu, size_t i, u64 v);
+int dmr_next_possible_cpu(int prev);
+
+/*
+ * A kobject whose attributes Rust implements. `data` is handed to every show/store call
+ * and to `release` when the last reference goes; the attribute of a call is identified
+ * by the `id` of its struct dmr_attribute.
+ */
+struct dmr_attribute {
+	struct attribute attr;
+	unsigned int id;
+};
+
+typedef long (*dmr_show_fn)(const void *data, unsigned int id, char *buf);
+typedef long (*dmr_store_fn)(const void *data, unsigned int id, const char *buf,
+			     size_t len);
+typedef void (*dmr_release_fn)(const void *data);
+
+struct dmr_kobj;
+void dmr_attr_init(struct attribute *attr);
+struct dmr_kobj *dmr_kobj_create(struct dmr_kobj *parent, const char *name,
+				 const struct attribute_group *const *groups, const void *data,
+				 dmr_show_fn show, dmr_store_fn store, dmr_release_fn release,
+				 int *err);
+void dmr_kobj_remove(struct dmr_kobj *k);
+int dmr_kobj_rename(struct dmr_kobj *k, const char *name);
+void dmr_kobj_notify(struct dmr_kobj *k, const char *dir, const char *attr);
+
+/* A function run every period_ms on the system workqueue until stopped. */
+struct dmr_ticker;
+struct dmr_ticker *dmr_ticker_start(void (*fn)(const void *data), const void *data,
+				    unsigned int period_ms);
+void dmr_ticker_stop(struct dmr_ticker *t);
 
 #endif /* DM_REMAP_HELPERS_H */

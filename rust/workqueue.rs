@@ -9,6 +9,7 @@
 use crate::bindings;
 use core::ptr::NonNull;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 use kernel::workqueue::Queue;
 
 /// A workqueue that runs one item at a time, in order, destroyed (after draining) on drop.
@@ -54,4 +55,62 @@ impl Drop for OrderedQueue {
         // SAFETY: `wq` is valid and destroyed once; `destroy_workqueue` drains it first.
         unsafe { bindings::destroy_workqueue(self.wq.as_ptr()) };
     }
+}
+
+/// What a [`Ticker`] runs.
+pub(crate) trait Tick: Send + Sync + 'static {
+    /// Runs every period, in process context (may sleep).
+    fn tick(&self);
+}
+
+/// Runs `T::tick` every period on a system workqueue until dropped.
+///
+/// # Invariants
+///
+/// `t` is a running `dmr_ticker` whose data is an `Arc<T>` turned into a raw pointer, owned
+/// by this value.
+pub(crate) struct Ticker<T: Tick> {
+    t: NonNull<bindings::dmr_ticker>,
+    data: *const T,
+}
+
+// SAFETY: The ticker may be stopped from any thread; `T` is `Send + Sync`.
+unsafe impl<T: Tick> Send for Ticker<T> {}
+// SAFETY: `&Ticker` allows nothing.
+unsafe impl<T: Tick> Sync for Ticker<T> {}
+
+impl<T: Tick> Ticker<T> {
+    /// Starts calling `what.tick()` every `period_ms` milliseconds, the first time one
+    /// period from now.
+    pub(crate) fn start(what: Arc<T>, period_ms: u32) -> Result<Self> {
+        let data = Arc::into_raw(what);
+        // SAFETY: `data` stays valid until the ticker is stopped (in drop, before the
+        // `Arc` is released); `tick_cb::<T>` matches it.
+        let t = unsafe { bindings::dmr_ticker_start(Some(tick_cb::<T>), data.cast(), period_ms) };
+        match NonNull::new(t) {
+            Some(t) => Ok(Self { t, data }),
+            None => {
+                // SAFETY: Not handed to a ticker: still ours.
+                drop(unsafe { Arc::from_raw(data) });
+                Err(ENOMEM)
+            }
+        }
+    }
+}
+
+impl<T: Tick> Drop for Ticker<T> {
+    fn drop(&mut self) {
+        // SAFETY: `t` is running; after this returns its function never runs again.
+        unsafe { bindings::dmr_ticker_stop(self.t.as_ptr()) };
+        // SAFETY: `data` came from `Arc::into_raw` and nothing uses it any more.
+        drop(unsafe { Arc::from_raw(self.data) });
+    }
+}
+
+/// # Safety
+///
+/// Called by a running `dmr_ticker` with the data of a live `Ticker<T>`.
+unsafe extern "C" fn tick_cb<T: Tick>(data: *const core::ffi::c_void) {
+    // SAFETY: The `Ticker` owns a reference until it has stopped the ticker.
+    unsafe { &*data.cast::<T>() }.tick();
 }

@@ -4,15 +4,22 @@
 //! failing blocks of a main device to a spare device.
 //!
 //! Crate layout: `rust/` holds the safe wrappers over C APIs the `kernel` crate lacks
-//! (device-mapper, bio) with all FFI; `src/logic/` holds pure `core`-only logic shared
-//! with the userspace tests; `src/target.rs` is the target itself.
+//! (device-mapper, bio, kobjects, per-CPU memory) with all FFI; `src/logic/` holds pure
+//! `core`-only logic shared with the userspace tests; `src/target.rs` is the target
+//! itself; `sysfs/` is the `/sys/kernel/dm_remap` tree.
 
 #[path = "../rust/bindings.rs"]
 mod bindings;
+#[path = "../rust/clock.rs"]
+mod clock;
 #[path = "../rust/dm/mod.rs"]
 mod dm;
+#[path = "../rust/kobject.rs"]
+mod kobject;
 #[path = "../rust/maple.rs"]
 mod maple;
+#[path = "../rust/percpu.rs"]
+mod percpu;
 #[path = "../rust/srcu.rs"]
 mod srcu;
 #[path = "../rust/workqueue.rs"]
@@ -24,6 +31,9 @@ mod logic;
 mod metadata;
 mod remap;
 mod state;
+mod stats;
+#[path = "../sysfs/mod.rs"]
+mod sysfs;
 mod target;
 
 use kernel::prelude::*;
@@ -36,17 +46,22 @@ module! {
     license: "GPL v2",
 }
 
-/// The module: registers the `remap` target type for as long as it is loaded.
+/// The module: registers the `remap` target type and `/sys/kernel/dm_remap` for as long
+/// as it is loaded.
 #[pin_data]
 struct DmRemapModule {
+    /// Declared (and so dropped) first: no target exists when the tree goes.
     #[pin]
     target: dm::Registration<target::RemapTarget>,
+    sysfs: sysfs::Tree,
 }
 
 impl kernel::InPlaceModule for DmRemapModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         state::registry_init();
+        // Initialised in this order: the tree exists before a target can be constructed.
         try_pin_init!(Self {
+            sysfs: sysfs::Tree::new()?,
             target <- dm::Registration::new(module),
         })
     }

@@ -22,6 +22,7 @@
 //! commits them all, the entries switch and the bios complete: concurrent remaps cost one
 //! metadata write, not one each.
 
+use crate::clock::now_ns;
 use crate::dm::{
     BioDetails, BlkStatus, DeferredBio, DeferredList, DmDev, IoBuffer, MessageError, ReqOp,
     ResultBuf,
@@ -29,6 +30,7 @@ use crate::dm::{
 use crate::logic::format::Change;
 use crate::logic::message::{self, Message};
 use crate::logic::route::Entry;
+use crate::logic::stats::Slot;
 use crate::state::{Counters, Writer};
 use crate::target::{Core, PerIo};
 use core::fmt::Write;
@@ -131,7 +133,45 @@ impl Group {
     }
 }
 
+/// Events counted both in the table's counters (`dmsetup status`, kept with the table
+/// across reloads) and in the device's statistics (sysfs, reset with `stats/reset`).
+#[derive(Clone, Copy)]
+enum Event {
+    MainReadError,
+    MainWriteError,
+    SpareError,
+    AutoRemap,
+    ManualRemap,
+}
+
 impl Core {
+    /// Counts `e`.
+    fn count(&self, e: Event) {
+        let c = &self.state.counters;
+        let (counter, slot) = match e {
+            Event::MainReadError => (&c.read_errors, Slot::MainReadErrors),
+            Event::MainWriteError => (&c.write_errors, Slot::MainWriteErrors),
+            Event::SpareError => (&c.spare_errors, Slot::SpareErrors),
+            Event::AutoRemap => (&c.auto_remaps, Slot::AutoRemaps),
+            Event::ManualRemap => (&c.manual_remaps, Slot::ManualRemaps),
+        };
+        Counters::inc(counter);
+        self.dev.stats.count(slot);
+    }
+
+    /// Commits `changes` to the metadata, timed and counted in the device's statistics.
+    fn commit(&self, w: &mut Writer, changes: &[Change]) -> Result {
+        let state = &self.state;
+        let (start, bytes) = (now_ns(), state.meta_bytes.load(Relaxed));
+        let r = state.commit(w, &self.spare, &self.io, changes);
+        if r.is_ok() {
+            let written = state.meta_bytes.load(Relaxed).wrapping_sub(bytes);
+            self.dev
+                .stats
+                .commit_done(now_ns().saturating_sub(start), written);
+        }
+        r
+    }
     /// Runs the worker: handles every deferred bio, oldest first, until none is left.
     pub(crate) fn run_worker(&self) {
         loop {
@@ -175,7 +215,7 @@ impl Core {
         let mut r = if changes.is_empty() {
             Ok(())
         } else {
-            state.commit(w, &self.spare, &self.io, &changes)
+            self.commit(w, &changes)
         };
         for m in moves.iter() {
             if r.is_ok() {
@@ -184,11 +224,10 @@ impl Core {
                     r = Err(e);
                     continue;
                 }
-                let c = &state.counters;
-                Counters::inc(if m.auto {
-                    &c.auto_remaps
+                self.count(if m.auto {
+                    Event::AutoRemap
                 } else {
-                    &c.manual_remaps
+                    Event::ManualRemap
                 });
             } else {
                 let _ = state.retire(w, m.spare);
@@ -317,7 +356,7 @@ impl Core {
             bio.copy_to(d, p.done as u32, &buf.as_slice()[range])?;
             return Ok(false);
         }
-        Counters::inc(&self.state.counters.read_errors);
+        self.count(Event::MainReadError);
         if entry.is_none() {
             // Best effort: without memory for the mark the block is still not served.
             let _ = self.state.set(w, block, Some(Entry::Failing));
@@ -363,11 +402,10 @@ impl Core {
             if self.io.write(dev, sector, buf, off, len, false).is_ok() {
                 return Ok(false);
             }
-            let c = &state.counters;
-            Counters::inc(if from.is_some() {
-                &c.spare_errors
+            self.count(if from.is_some() {
+                Event::SpareError
             } else {
-                &c.write_errors
+                Event::MainWriteError
             });
         }
         // When the move fails, a block whose main write failed is failing; one whose spare
@@ -403,7 +441,7 @@ impl Core {
             .read_block_part(block, from, buf, 0..valid.start)
             .and_then(|()| self.read_block_part(block, from, buf, valid.end..block_bytes));
         if read.is_err() {
-            Counters::inc(&state.counters.read_errors);
+            self.count(Event::MainReadError);
             let _ = state.set(w, block, Some(on_fail));
             return Err(EIO);
         }
@@ -421,7 +459,7 @@ impl Core {
                 .write(&self.spare, sector, buf, 0, block_bytes, true)
                 .is_err()
             {
-                Counters::inc(&state.counters.spare_errors);
+                self.count(Event::SpareError);
                 let _ = state.retire(w, s);
                 // Recorded with the group while there is room beyond this move's own two
                 // changes; otherwise the next checkpoint records it (until then, after a
@@ -617,12 +655,7 @@ impl Core {
                 c"unremap: the main device failed the write; the block stays remapped",
             ));
         }
-        if let Err(e) = state.commit(
-            &mut w,
-            &self.spare,
-            &self.io,
-            &[Change::Unmap { main: block }],
-        ) {
+        if let Err(e) = self.commit(&mut w, &[Change::Unmap { main: block }]) {
             return Err(fail(
                 &mut w,
                 e,

@@ -8,6 +8,7 @@
 //! the constructor takes the existing state or makes one, the destructor drops its
 //! reference. Persistence on the spare device comes with the metadata format.
 
+use crate::clock::now_ns;
 use crate::dm::{DmIo, IoBuffer};
 use crate::logic::alloc::{bitmap_words, SpareAllocator};
 use crate::logic::format::{self, Change, FormatError};
@@ -99,6 +100,8 @@ pub(crate) struct RemapState {
     pub(crate) meta_seq: Atomic<u64>,
     pub(crate) meta_copies_valid: Atomic<u32>,
     pub(crate) meta_bytes: Atomic<u64>,
+    /// When the last commit or checkpoint succeeded (monotonic ns; 0: never).
+    last_commit_ns: Atomic<u64>,
     #[pin]
     pub(crate) writer: Mutex<Writer>,
     pub(crate) counters: Counters,
@@ -124,6 +127,7 @@ impl RemapState {
                 meta_seq: Atomic::new(0),
                 meta_copies_valid: Atomic::new(0),
                 meta_bytes: Atomic::new(0),
+                last_commit_ns: Atomic::new(0),
                 writer <- new_mutex!(Writer {
                     alloc,
                     retired: KVec::new(),
@@ -243,7 +247,7 @@ impl RemapState {
             Some(m) => m.append(spare, io, changes),
             None => Ok(()),
         });
-        self.publish(w);
+        self.publish(w, r.is_ok());
         r
     }
 
@@ -274,16 +278,29 @@ impl RemapState {
             Some(m) => m.checkpoint(spare, io, &mut slot, n, crc),
             None => Ok(()),
         };
-        self.publish(w);
+        self.publish(w, r.is_ok());
         r
     }
 
-    /// Copies the metadata state into the status atomics.
-    pub(crate) fn publish(&self, w: &Writer) {
+    /// Copies the metadata state into the status atomics; `committed`: a commit or
+    /// checkpoint just succeeded.
+    pub(crate) fn publish(&self, w: &Writer, committed: bool) {
         if let Some(m) = &w.meta {
             self.meta_seq.store(m.seq(), Relaxed);
             self.meta_copies_valid.store(m.copies_valid(), Relaxed);
             self.meta_bytes.store(m.bytes_written(), Relaxed);
+            if committed {
+                self.last_commit_ns.store(now_ns().max(1), Relaxed);
+            }
+        }
+    }
+
+    /// Nanoseconds since the last successful commit or checkpoint; `None` if there was
+    /// none since the table was loaded.
+    pub(crate) fn last_commit_age_ns(&self) -> Option<u64> {
+        match self.last_commit_ns.load(Relaxed) {
+            0 => None,
+            t => Some(now_ns().saturating_sub(t)),
         }
     }
 
@@ -333,6 +350,14 @@ pub(crate) fn registry_init() {
 
 /// A reference to a registered state, released when dropped.
 pub(crate) struct StateRef(Arc<RemapState>);
+
+impl StateRef {
+    /// The state itself, for holders that must not count as its users (a sysfs file may
+    /// outlive the target).
+    pub(crate) fn arc(&self) -> Arc<RemapState> {
+        self.0.clone()
+    }
+}
 
 impl core::ops::Deref for StateRef {
     type Target = RemapState;

@@ -19,9 +19,12 @@ use crate::logic::args::{self, DeviceGeometry, Features};
 use crate::logic::format::Identity;
 use crate::logic::layout::SpareLayout;
 use crate::logic::route::{self, Access, Destination, Route};
+use crate::logic::stats::Slot;
 use crate::metadata::{LoadError, Metadata};
 use crate::srcu::SrcuToken;
 use crate::state::{self, AcquireError, StateKey, StateRef};
+use crate::stats::{IoKind, IoTiming};
+use crate::sysfs;
 use crate::workqueue::OrderedQueue;
 use core::fmt::Write;
 use kernel::prelude::*;
@@ -47,6 +50,8 @@ pub(crate) struct PerIo {
     /// For a bio the worker holds until its remaps are committed: whether everything
     /// else it asked for succeeded.
     pub(crate) pieces_ok: bool,
+    /// Instrumentation: when `map` started, what kind of I/O this is.
+    timing: IoTiming,
 }
 
 /// The parts of a target that its worker uses too.
@@ -64,6 +69,8 @@ pub(crate) struct Core {
     pub(crate) state: StateRef,
     pub(crate) io: DmIo,
     pub(crate) handle: TargetHandle,
+    /// The dm device's counters and sysfs files (shared with its other targets).
+    pub(crate) dev: Arc<sysfs::Device>,
     /// Bios waiting for the worker.
     pub(crate) deferred: BioQueue<PerIo>,
     #[pin]
@@ -105,6 +112,8 @@ pub(crate) struct RemapTarget {
     /// nothing else holds `core`.
     queue: OrderedQueue,
     core: Arc<Core>,
+    /// Membership of the device's `/sys/kernel/dm_remap` directory.
+    _sysfs: sysfs::Registration,
 }
 
 impl RemapTarget {
@@ -243,10 +252,13 @@ impl Operations for RemapTarget {
                     .checkpoint(&mut w, &spare, &io)
                     .map_err(|e| CtrError::new(e, c"Cannot write metadata to the spare device"))?;
             }
-            state.publish(&w);
+            state.publish(&w, false);
         }
         let queue = OrderedQueue::new(c"dm_remap_worker")
             .map_err(|e| CtrError::new(e, c"Cannot allocate workqueue"))?;
+        let registration = sysfs::register(&ctx.handle(), state.arc(), !parsed.features.no_stats)
+            .map_err(|(e, m)| CtrError::new(e, m))?;
+        let dev = registration.device().clone();
 
         ctx.set_num_flush_bios(FLUSH_BIOS);
         ctx.set_num_discard_bios(1);
@@ -264,93 +276,41 @@ impl Operations for RemapTarget {
                 state,
                 io,
                 handle: ctx.handle(),
+                dev,
                 deferred: BioQueue::new(),
                 work <- new_work!("RemapTarget::work"),
             }),
             GFP_KERNEL,
         )
         .map_err(nomem)?;
-        KBox::pin(RemapTarget { queue, core }, GFP_KERNEL).map_err(nomem)
+        KBox::pin(
+            RemapTarget {
+                queue,
+                core,
+                _sysfs: registration,
+            },
+            GFP_KERNEL,
+        )
+        .map_err(nomem)
     }
 
     fn map(&self, bio: &mut Bio, io: &mut PerIo) -> MapResult {
-        let core = &*self.core;
-        let sectors = bio.sectors();
-        if sectors == 0 {
-            // An empty flush (the data of a REQ_PREFLUSH write comes separately): one copy
-            // for each device, so data on either is durable when the flush completes.
-            let dev = if bio.target_bio_nr() == FLUSH_BIO_MAIN {
-                &core.main
-            } else {
-                &core.spare
-            };
-            bio.set_dev(dev);
-            return MapResult::Remapped;
-        }
-        let access = match bio.op() {
-            ReqOp::Read => Access::Read,
-            ReqOp::Write | ReqOp::WriteZeroes | ReqOp::Discard => Access::Write,
-            // Secure erase is not enabled (num_secure_erase_bios is 0) and zone operations
-            // cannot reach a target that does not declare zone support.
-            _ => return MapResult::Kill,
-        };
-        let rel = bio.sector() - core.begin;
-        let state = &core.state;
-        let r = if state.is_empty() {
-            Route {
-                dest: Destination::Main,
-                sectors,
-            }
-        } else {
-            route::route(rel, sectors, core.layout().block_shift(), access, &**state)
-        };
-        bio.accept_partial(r.sectors);
-        io.details = bio.record();
-        let to_spare = match r.dest {
-            Destination::Worker { .. } => {
-                io.owned = true;
-                return MapResult::Defer;
-            }
-            Destination::Main => {
-                bio.set_dev(&core.main);
-                bio.set_sector(rel);
-                false
-            }
-            Destination::Spare { block, offset } => {
-                bio.set_dev(&core.spare);
-                bio.set_sector(core.layout().block_sector(block) + offset);
-                true
-            }
-        };
-        // Writes anywhere (a move must not race them) and any I/O to a spare block (a
-        // freed spare block must not be reused under a read still in flight).
-        if access == Access::Write || to_spare {
-            io.token = state.srcu.down_read();
-            io.has_token = true;
-        }
-        MapResult::Remapped
+        let stats = &self.core.dev.stats;
+        stats.map_start(&mut io.timing);
+        let r = self.map_bio(bio, io);
+        stats.map_end(&mut io.timing);
+        r
     }
 
     fn end_io(&self, bio: &mut Bio, io: &mut PerIo, status: &mut BlkStatus) -> EndIoResult {
-        if io.owned {
-            // Completed by the worker, which set the status.
-            return EndIoResult::Done;
+        let stats = &self.core.dev.stats;
+        let start = stats.end_start(&io.timing);
+        let r = self.end_bio(bio, io, *status);
+        if r == EndIoResult::Done {
+            let bytes = u64::from(io.details.size());
+            stats.completed(&io.timing, start, bytes, *status == BlkStatus::OK);
         }
-        if io.has_token {
-            io.has_token = false;
-            self.core.state.srcu.up_read(io.token);
-        }
-        if !may_be_bad_block(*status) || io.details.size() == 0 {
-            return EndIoResult::Done;
-        }
-        match bio.op() {
-            ReqOp::Read | ReqOp::Write | ReqOp::WriteZeroes => {
-                io.owned = true;
-                EndIoResult::Defer
-            }
-            // A failed discard is reported as it is: discards are advisory.
-            _ => EndIoResult::Done,
-        }
+        r
     }
 
     fn defer(&self, bio: DeferredBio<PerIo>) {
@@ -396,6 +356,97 @@ impl Operations for RemapTarget {
 }
 
 impl RemapTarget {
+    /// `map` without the instrumentation; sets what the instrumentation needs to know.
+    fn map_bio(&self, bio: &mut Bio, io: &mut PerIo) -> MapResult {
+        let core = &*self.core;
+        let sectors = bio.sectors();
+        if sectors == 0 {
+            // An empty flush (the data of a REQ_PREFLUSH write comes separately): one copy
+            // for each device, so data on either is durable when the flush completes.
+            let (dev, kind) = if bio.target_bio_nr() == FLUSH_BIO_MAIN {
+                (&core.main, IoKind::Flush)
+            } else {
+                (&core.spare, IoKind::FlushCopy)
+            };
+            bio.set_dev(dev);
+            io.timing.kind = kind;
+            return MapResult::Remapped;
+        }
+        let (access, kind) = match bio.op() {
+            ReqOp::Read => (Access::Read, IoKind::Read),
+            ReqOp::Write => (Access::Write, IoKind::Write),
+            ReqOp::WriteZeroes => (Access::Write, IoKind::WriteZeroes),
+            ReqOp::Discard => (Access::Write, IoKind::Discard),
+            // Secure erase is not enabled (num_secure_erase_bios is 0) and zone operations
+            // cannot reach a target that does not declare zone support.
+            _ => {
+                core.dev.stats.count(Slot::ErrorsReturned);
+                return MapResult::Kill;
+            }
+        };
+        io.timing.kind = kind;
+        let rel = bio.sector() - core.begin;
+        let state = &core.state;
+        let r = if state.is_empty() {
+            Route {
+                dest: Destination::Main,
+                sectors,
+            }
+        } else {
+            route::route(rel, sectors, core.layout().block_shift(), access, &**state)
+        };
+        bio.accept_partial(r.sectors);
+        io.details = bio.record();
+        let to_spare = match r.dest {
+            Destination::Worker { .. } => {
+                io.timing.remap_hit = true;
+                io.owned = true;
+                return MapResult::Defer;
+            }
+            Destination::Main => {
+                bio.set_dev(&core.main);
+                bio.set_sector(rel);
+                false
+            }
+            Destination::Spare { block, offset } => {
+                bio.set_dev(&core.spare);
+                bio.set_sector(core.layout().block_sector(block) + offset);
+                io.timing.remap_hit = true;
+                true
+            }
+        };
+        // Writes anywhere (a move must not race them) and any I/O to a spare block (a
+        // freed spare block must not be reused under a read still in flight).
+        if access == Access::Write || to_spare {
+            io.token = state.srcu.down_read();
+            io.has_token = true;
+        }
+        MapResult::Remapped
+    }
+
+    /// `end_io` without the instrumentation.
+    fn end_bio(&self, bio: &mut Bio, io: &mut PerIo, status: BlkStatus) -> EndIoResult {
+        if io.owned {
+            // Completed by the worker, which set the status.
+            return EndIoResult::Done;
+        }
+        if io.has_token {
+            io.has_token = false;
+            self.core.state.srcu.up_read(io.token);
+        }
+        if !may_be_bad_block(status) || io.details.size() == 0 {
+            return EndIoResult::Done;
+        }
+        match bio.op() {
+            ReqOp::Read | ReqOp::Write | ReqOp::WriteZeroes => {
+                io.owned = true;
+                EndIoResult::Defer
+            }
+            // A failed discard is reported as it is: discards are advisory.
+            _ => EndIoResult::Done,
+        }
+    }
+
     fn write_info(&self, out: &mut ResultBuf<'_>) -> core::fmt::Result {
         let core = &*self.core;
         let s = &core.state;

@@ -31,5 +31,5 @@ pub(crate) use result::ResultBuf;
 #[allow(unused_imports)]
 pub(crate) use target::{
     CtrError, EndIoResult, MapResult, MessageError, Operations, Registration, StatusType,
-    TargetCtx, TargetHandle, FEATURE_NOWAIT,
+    TargetCtx, TargetHandle, FEATURE_NOWAIT, NAME_LEN,
 };

@@ -207,7 +207,9 @@ impl TargetCtx<'_> {
 ///
 /// # Invariants
 ///
-/// Points to the target whose state holds this handle; valid while that state exists.
+/// Points to a target; valid until that target's destructor runs (its state and the
+/// registries that hold copies drop them in or before the destructor).
+#[derive(Clone)]
 pub(crate) struct TargetHandle(NonNull<bindings::dm_target>);
 
 // SAFETY: `dm_table_event` may be called from any thread in process context.
@@ -223,7 +225,31 @@ impl TargetHandle {
         // SAFETY: By the type invariant the target (and its table) is valid.
         unsafe { bindings::dmr_target_event(self.0.as_ptr()) };
     }
+
+    /// The name of the target's dm device as `dmsetup` shows it, copied into `buf`.
+    /// Fails with `ENXIO` while the device has no name (not in dm's hash table).
+    /// Process context (takes a mutex).
+    pub(crate) fn device_name<'a>(&self, buf: &'a mut [u8; NAME_LEN]) -> Result<&'a CStr> {
+        buf[0] = 0;
+        // SAFETY: The target is valid (type invariant); `buf` has room for the longest
+        // name and its NUL.
+        let r = unsafe { bindings::dmr_target_name(self.0.as_ptr(), buf.as_mut_ptr().cast()) };
+        if r < 0 {
+            return Err(Error::from_errno(r));
+        }
+        CStr::from_bytes_until_nul(&buf[..]).map_err(|_| EINVAL)
+    }
+
+    /// Identifies the target's dm device (the same for every table it loads) while the
+    /// target exists. Only an identity: never turned back into a pointer.
+    pub(crate) fn device_id(&self) -> usize {
+        // SAFETY: The target is valid (type invariant).
+        unsafe { bindings::dmr_target_md(self.0.as_ptr()) as usize }
+    }
 }
+
+/// Room for a dm device name and its NUL (`DM_NAME_LEN`).
+pub(crate) const NAME_LEN: usize = bindings::DMR_NAME_LEN as usize;
 
 /// A device-mapper target type.
 ///

@@ -100,7 +100,7 @@ impl ArgError {
                 c"Invalid #feature_args: does not match the number of feature arguments that follow"
             }
             Self::UnknownFeature => {
-                c"Unknown feature argument (known: block_size <bytes>, read_retries <n>, metadata_copies <n>, format)"
+                c"Unknown feature argument (known: block_size <bytes>, read_retries <n>, metadata_copies <n>, format, no_stats)"
             }
             Self::DuplicateFeature => c"Feature argument given more than once",
             Self::BlockSizeInvalid => c"Invalid block_size: expected block_size <bytes>",
@@ -175,6 +175,9 @@ pub struct Features {
     pub metadata_copies: Option<u32>,
     /// `format`: overwrite whatever the spare region holds with empty metadata.
     pub format: bool,
+    /// `no_stats`: start with I/O counting and timing switched off (the device's
+    /// `stats/enabled` file switches it at run time).
+    pub no_stats: bool,
 }
 
 impl Features {
@@ -200,6 +203,7 @@ impl Features {
             + usize::from(self.read_retries.is_some())
             + usize::from(self.metadata_copies.is_some()))
             + usize::from(self.format)
+            + usize::from(self.no_stats)
     }
 
     /// Writes the feature arguments as they appear in a table line, with a leading space
@@ -221,6 +225,9 @@ impl Features {
         }
         if self.format {
             w.write_str(" format")?;
+        }
+        if self.no_stats {
+            w.write_str(" no_stats")?;
         }
         Ok(())
     }
@@ -327,6 +334,13 @@ fn parse_features(words: &[&[u8]]) -> Result<Features, ArgError> {
                     return Err(ArgError::DuplicateFeature);
                 }
                 features.format = true;
+                i += 1;
+            }
+            b"no_stats" => {
+                if features.no_stats {
+                    return Err(ArgError::DuplicateFeature);
+                }
+                features.no_stats = true;
                 i += 1;
             }
             _ => return Err(ArgError::UnknownFeature),
@@ -517,6 +531,11 @@ mod tests {
             Err(ArgError::DuplicateFeature)
         );
         assert!(parse("a b 0 8 1 format").unwrap().features.format);
+        assert!(parse("a b 0 8 1 no_stats").unwrap().features.no_stats);
+        assert_eq!(
+            parse("a b 0 8 2 no_stats no_stats"),
+            Err(ArgError::DuplicateFeature)
+        );
         assert_eq!(
             parse("a b 0 8 2 read_retries 101"),
             Err(ArgError::ReadRetriesInvalid)
@@ -544,6 +563,7 @@ mod tests {
             "a b 0 8 4 block_size 8192 read_retries 3",
             "a b 0 8 3 metadata_copies 2 format",
             "a b 0 8 1 format",
+            "a b 0 8 2 format no_stats",
         ] {
             let a = parse(line).unwrap();
             let mut s = String::new();

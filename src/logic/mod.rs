@@ -13,3 +13,4 @@ pub mod histogram;
 pub mod layout;
 pub mod message;
 pub mod route;
+pub mod stats;

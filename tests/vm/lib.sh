@@ -164,3 +164,23 @@ copy_sector() {
 status_meta() {
 	status_field "$1" $((8 + $2))
 }
+
+# sysfs DEV FILE: /sys/kernel/dm_remap/DEV/FILE.
+sysfs() {
+	cat "/sys/kernel/dm_remap/$1/$2"
+}
+
+# fio_ios DEV RW COUNT [BS]: exactly COUNT direct, synchronous I/Os of BS (default 4k).
+fio_ios() {
+	fio --name=n --filename="$1" --rw="$2" --bs="${4:-4k}" --direct=1 --ioengine=psync \
+		--number_ios="$3" --size=16M --randrepeat=0 --output=/tmp/dmr-fio.txt ||
+		{ cat /tmp/dmr-fio.txt; fail "fio $2 on $1 failed"; }
+}
+
+# expect_einval FILE VALUE: writing VALUE (as it is, one write) to FILE fails with EINVAL.
+expect_einval() {
+	if echo -n "$2" >"$1" 2>/tmp/dmr-werr; then
+		fail "writing '$2' to $1 succeeded"
+	fi
+	grep -q 'Invalid argument' /tmp/dmr-werr || fail "writing '$2' to $1: $(cat /tmp/dmr-werr)"
+}

@@ -1,0 +1,72 @@
+# Baseline and regression: capture a baseline over a fast main device, slow it with
+# dm-delay: `regression` becomes 1 and a dm event is raised; remove the delay and reset:
+# it is 0 again (with another event), and stays 0 over fast windows.
+# The threshold is 50% here, not the default 2%: under TCG the mean latency of identical
+# windows varies by more than 2% (the default is checked, and unit tests check the rule).
+load_module
+disk=$(make_disk disk 64)
+spare=$(make_disk spare 16)
+len=$(sectors "$disk")
+dmsetup create slow --table "0 $len delay $disk 0 0"
+dmsetup create r0 --table "0 $len remap /dev/mapper/slow $spare 0 $(sectors "$spare")"
+b=/sys/kernel/dm_remap/r0/baseline
+[ "$(cat $b/threshold_pct)" = 2 ] || fail "default threshold_pct $(cat $b/threshold_pct)"
+[ "$(cat $b/regression)" = 0 ] && [ "$(cat $b/captured)" = 0 ] || fail "fresh device"
+grep -q 'no baseline' $b/comparison || fail "comparison: $(cat $b/comparison)"
+# No complete window yet: nothing to capture.
+echo 1 >$b/capture 2>/tmp/dmr-werr && fail "capture without a window succeeded"
+grep -q 'No data' /tmp/dmr-werr || fail "capture without a window: $(cat /tmp/dmr-werr)"
+echo 50 >$b/threshold_pct
+echo 20 >$b/min_samples
+echo 2 >/sys/kernel/dm_remap/r0/stats/window_secs
+events() { dmsetup info r0 | awk '/Event number/ { print $3 }'; }
+# wait_for FILE VALUE SECONDS
+wait_for() {
+	_i=0
+	while [ "$(cat "$1")" != "$2" ]; do
+		_i=$((_i + 1))
+		[ "$_i" -le "$3" ] || fail "$1 is $(cat "$1") after $3 s, want $2"
+		sleep 1
+	done
+}
+fio --name=bg --filename=/dev/mapper/r0 --rw=randread --bs=4k --direct=1 --ioengine=psync \
+	--time_based --runtime=120 --size=16M --output=/tmp/dmr-bg.txt &
+bg=$!
+# Wait for a complete window with reads in it, then capture it.
+i=0
+while [ "$(cat /sys/kernel/dm_remap/r0/stats/window_read_iops)" -lt 20 ]; do
+	i=$((i + 1)); [ "$i" -le 20 ] || fail "no window with reads"; sleep 1
+done
+echo 1 >$b/capture
+[ "$(cat $b/captured)" = 1 ] && [ "$(cat $b/read_samples)" -ge 20 ] || fail "baseline: $(cat $b/read_samples) samples"
+echo "baseline read mean $(cat $b/read_mean_ns) ns over $(cat $b/read_samples) reads"
+sleep 3
+[ "$(cat $b/regression)" = 0 ] || fail "regression without a change: $(cat $b/comparison)"
+ev=$(events)
+# 5 ms more per read.
+dmsetup suspend slow
+dmsetup reload slow --table "0 $len delay $disk 0 5"
+dmsetup resume slow
+wait_for $b/regression 1 12
+cat $b/comparison
+echo "read mean change: $(cat $b/read_mean_change_pct)%"
+# Announced within a tick of the window that flipped it.
+sleep 2
+[ "$(events)" -gt "$ev" ] || fail "no dm event for the regression (events $ev -> $(events))"
+# Delay removed, statistics reset: no window, no regression.
+dmsetup suspend slow
+dmsetup reload slow --table "0 $len delay $disk 0 0"
+dmsetup resume slow
+ev=$(events)
+echo 1 >/sys/kernel/dm_remap/r0/stats/reset
+[ "$(cat $b/regression)" = 0 ] || fail "regression after reset"
+[ "$(cat $b/captured)" = 1 ] || fail "reset dropped the baseline"
+sleep 2
+[ "$(events)" -gt "$ev" ] || fail "no dm event when the regression ended"
+# Fast windows again: stays 0.
+sleep 5
+[ "$(cat $b/regression)" = 0 ] || fail "regression over fast windows: $(cat $b/comparison)"
+kill $bg
+wait $bg || true
+dmsetup remove r0
+dmsetup remove slow

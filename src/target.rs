@@ -28,7 +28,7 @@ use crate::sysfs;
 use crate::workqueue::OrderedQueue;
 use core::fmt::Write;
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::Arc;
 use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 
@@ -114,6 +114,8 @@ pub(crate) struct RemapTarget {
     core: Arc<Core>,
     /// Membership of the device's `/sys/kernel/dm_remap` directory.
     _sysfs: sysfs::Registration,
+    /// Whether this table was resumed before (its `no_stats` choice is applied once).
+    resumed: Atomic<bool>,
 }
 
 impl RemapTarget {
@@ -150,7 +152,7 @@ fn ctr_error(e: args::ArgError) -> CtrError {
 #[vtable]
 impl Operations for RemapTarget {
     const NAME: &'static CStr = c"remap";
-    const VERSION: [u32; 3] = [0, 2, 0];
+    const VERSION: [u32; 3] = [0, 3, 0];
     // Not PASSES_INTEGRITY, PASSES_CRYPTO, ZONED_HM or ATOMIC_WRITES as dm-linear is:
     // remapped blocks live on another device at another offset, and a bio may be split.
     const FEATURES: u64 = FEATURE_NOWAIT;
@@ -288,6 +290,7 @@ impl Operations for RemapTarget {
                 queue,
                 core,
                 _sysfs: registration,
+                resumed: Atomic::new(false),
             },
             GFP_KERNEL,
         )
@@ -326,6 +329,16 @@ impl Operations for RemapTarget {
 
     fn postsuspend(&self) {
         self.queue.flush();
+    }
+
+    fn resume(&self) {
+        // The table's instrumentation choice applies when it goes live (not when it is
+        // loaded: the load may be abandoned), and only then: a later suspend and resume
+        // keeps what `stats/enabled` was switched to.
+        if !self.resumed.xchg(true, Relaxed) {
+            let on = !self.core.features.no_stats;
+            self.core.dev.stats.set_enabled(on);
+        }
     }
 
     fn status(&self, kind: StatusType, out: &mut ResultBuf<'_>) {

@@ -144,11 +144,11 @@ const STATS: &[File<Device>] = &[
     counter!(c"manual_remaps", ManualRemaps),
     counter!(c"metadata_commits", MetaCommits),
     counter!(c"metadata_bytes", MetaBytes),
-    value!(c"metadata_commit_ns", |d| d
-        .stats
-        .value(Slot::MetaNs)
-        .checked_div(d.stats.value(Slot::MetaCommits))
-        .unwrap_or(0)),
+    File {
+        name: c"metadata_commit_ns",
+        show: Some(|d, out| line(out, d.stats.since_reset()?.0.meta_commit_ns())),
+        store: None,
+    },
     counter!(c"metadata_commit_max_ns", MetaMaxNs),
     counter!(c"map_calls", MapCalls),
     File {

@@ -211,8 +211,9 @@ fn nomem<E>(_: E) -> (Error, &'static CStr) {
 }
 
 /// Registers target `handle` (with remap table `state`) with its dm device, creating
-/// the device's directory for its first target. `stats_on` is the table's choice of
-/// instrumentation, applied to the device. Sleeps.
+/// the device's directory for its first target, with instrumentation on if `stats_on`
+/// (a reloaded table's choice applies when it is resumed, see `RemapTarget::resume`).
+/// Sleeps.
 pub(crate) fn register(
     handle: &TargetHandle,
     state: Arc<RemapState>,
@@ -231,7 +232,6 @@ pub(crate) fn register(
     if let Some(e) = reg.devices.iter_mut().find(|e| e.id == id) {
         e.targets.push(link, GFP_KERNEL).map_err(nomem)?;
         *e.dev.state.lock() = state;
-        e.dev.stats.set_enabled(stats_on);
         return Ok(Registration {
             id,
             serial,

@@ -198,35 +198,33 @@ impl Snapshot {
         }
     }
 
+    /// `total / count`, 0 when `count` is 0.
+    fn mean(total: u64, count: u64) -> u64 {
+        total.checked_div(count).unwrap_or(0)
+    }
+
     /// Mean nanoseconds of dm-remap's own code per I/O (`map` plus `end_io`), from the
     /// sampled I/Os; 0 without samples.
     pub fn cpu_ns_per_io(&self) -> u64 {
-        (self
+        let ns = self
             .get(Slot::CpuMapNs)
-            .wrapping_add(self.get(Slot::CpuEndNs)))
-        .checked_div(self.get(Slot::CpuSamples))
-        .unwrap_or(0)
+            .wrapping_add(self.get(Slot::CpuEndNs));
+        Self::mean(ns, self.get(Slot::CpuSamples))
     }
 
     /// Mean nanoseconds in `map` per sampled I/O.
     pub fn cpu_map_ns(&self) -> u64 {
-        self.get(Slot::CpuMapNs)
-            .checked_div(self.get(Slot::CpuSamples))
-            .unwrap_or(0)
+        Self::mean(self.get(Slot::CpuMapNs), self.get(Slot::CpuSamples))
     }
 
     /// Mean nanoseconds in `end_io` per sampled I/O.
     pub fn cpu_end_ns(&self) -> u64 {
-        self.get(Slot::CpuEndNs)
-            .checked_div(self.get(Slot::CpuSamples))
-            .unwrap_or(0)
+        Self::mean(self.get(Slot::CpuEndNs), self.get(Slot::CpuSamples))
     }
 
     /// Mean metadata commit duration, nanoseconds.
     pub fn meta_commit_ns(&self) -> u64 {
-        self.get(Slot::MetaNs)
-            .checked_div(self.get(Slot::MetaCommits))
-            .unwrap_or(0)
+        Self::mean(self.get(Slot::MetaNs), self.get(Slot::MetaCommits))
     }
 
     /// `slot` per second over `elapsed_ns` (whole operations or bytes per second).

@@ -79,6 +79,10 @@ dmsetup message r0 0 remap 7
 # Switched off: nothing counted; on again: counted.
 reads=$(cat $d/stats/reads)
 echo 0 >$d/stats/enabled
+# A suspend and resume of the same table keeps the switch where it is.
+dmsetup suspend r0
+dmsetup resume r0
+[ "$(cat $d/stats/enabled)" = 0 ] || fail "resume switched counting back on"
 fio_ios /dev/mapper/r0 randread 50 2>/dev/null
 [ "$(cat $d/stats/reads)" = "$reads" ] || fail "counted while off"
 echo 1 >$d/stats/enabled

@@ -10,6 +10,8 @@
 #   remap-empty  dm-remap over it, spare on brd, no remapped block
 #   remap-table  dm-remap over it, spare on brd, ENTRIES remapped blocks spread evenly so
 #                that 1% of the blocks (and so ~1% of random I/Os) are remapped
+#   remap-instr-off  as remap-empty, with instrumentation off (feature argument no_stats):
+#                remap-empty / remap-instr-off is the instrumentation's cost
 # then runs every fio workload on every configuration, ROUNDS times, the configurations
 # in a random order within each round, and writes the fio JSON of every run, the CPU
 # time the whole VM used during it (from /proc/stat) and a description of the setup to a
@@ -39,12 +41,13 @@ stride=$((mblocks / entries))
 # Spare: the remapped blocks plus room for the metadata copies (brd allocates pages only
 # when written, so its nominal size costs nothing).
 sblocks=$((entries + entries / 4 + 8192))
-insmod "$DMR_EXTRA_MODULES/brd.ko" rd_nr=2 rd_size=$((sblocks * 4))
+insmod "$DMR_EXTRA_MODULES/brd.ko" rd_nr=3 rd_size=$((sblocks * 4))
 ssec=$(blockdev --getsz /dev/ram0)
 synth_table /dev/ram0 "$ssec" "$msec" "$entries" "$stride" >/dev/null || fail "synth_table failed"
 
 dmsetup create linear --table "0 $msec linear $main 0"
 dmsetup create remap-empty --table "0 $msec remap $main /dev/ram1 0 $ssec"
+dmsetup create remap-instr-off --table "0 $msec remap $main /dev/ram2 0 $ssec 1 no_stats"
 t0=$(cut -d' ' -f1 /proc/uptime)
 dmsetup create remap-table --table "0 $msec remap $main /dev/ram0 0 $ssec"
 t1=$(cut -d' ' -f1 /proc/uptime)
@@ -57,7 +60,7 @@ dev_of() {
 	*) echo "/dev/mapper/$1" ;;
 	esac
 }
-configs="raw linear remap-empty remap-table"
+configs="raw linear remap-empty remap-table remap-instr-off"
 # name:fio arguments
 workloads="randread-4k-qd1:--rw=randread,--bs=4k,--iodepth=1
 randread-4k-qd32:--rw=randread,--bs=4k,--iodepth=32
@@ -77,7 +80,7 @@ seqread-128k-qd8:--rw=read,--bs=128k,--iodepth=8"
 	echo "user_hz 100"
 	echo "fio $(fio --version)"
 	echo "configs $configs"
-	for c in linear remap-empty remap-table; do
+	for c in linear remap-empty remap-table remap-instr-off; do
 		echo "table $c $(dmsetup table "$c")"
 	done
 } >"$out/setup.txt"
@@ -94,8 +97,10 @@ while [ "$round" -le "$rounds" ]; do
 		# round and workload, so reruns repeat it): no configuration always runs first, last
 		# or right after another.
 		order=$(for c in $configs; do echo "$c"; done |
-			awk -v seed="$round$(echo "$w" | cksum | cut -d' ' -f1)" \
-				'BEGIN { srand(seed % 2147483647) } { print rand(), $0 }' |
+			awk -v round="$round" -v w="$w" \
+				'BEGIN { # busybox has no cksum: hash the workload name here.
+					for (i = 1; i <= length(w); i++) h = (h * 31 + index("abcdefghijklmnopqrstuvwxyz0123456789-", substr(w, i, 1))) % 1000003
+					srand(round * 1000003 + h) } { print rand(), $0 }' |
 			sort -n | cut -d' ' -f2 | tr '\n' ' ')
 		for c in $order; do
 			name="$round-$w-$c"
@@ -113,8 +118,13 @@ while [ "$round" -le "$rounds" ]; do
 	done
 	round=$((round + 1))
 done
-for c in remap-empty remap-table; do
+for c in remap-empty remap-table remap-instr-off; do
 	echo "status $c $(dmsetup status "$c")" >>"$out/setup.txt"
+done
+# dm-remap's own view of its CPU cost, from its instrumentation (on where it was on).
+for c in remap-empty remap-table; do
+	d=/sys/kernel/dm_remap/$c/stats
+	echo "self $c cpu_ns_per_io=$(cat $d/cpu_ns_per_io) cpu_map_ns=$(cat $d/cpu_map_ns) cpu_end_io_ns=$(cat $d/cpu_end_io_ns) map_calls=$(cat $d/map_calls)" >>"$out/setup.txt"
 done
 tar -cf "$out_dev" -C "$out" . || fail "cannot write results to $out_dev"
 sync

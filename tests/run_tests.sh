@@ -173,6 +173,12 @@ if extra_wanted bench; then
 			record FAIL "bench:report-has-every-result (see $d/results.md)"
 		grep -q '<svg' "$d/ratio.svg" && grep -q '<rect' "$d/ratio.svg" &&
 			record PASS "bench:chart" || record FAIL "bench:chart"
+		# Instrumentation on against off, and the module's own CPU figure.
+		grep -q '^## Instrumentation$' "$d/results.md" &&
+			grep -q '^| randread-4k-qd32 | remap-empty | remap-instr-off | ' "$d/results.md" &&
+			grep -q '^self remap-empty cpu_ns_per_io=[1-9]' "$d/setup.txt" &&
+			record PASS "bench:instrumentation-compared" ||
+			record FAIL "bench:instrumentation-compared (see $d/results.md, $d/setup.txt)"
 	else
 		tail -n 30 "$logs/bench.log"
 		record FAIL "bench:runs"

@@ -48,6 +48,26 @@ run cp /tmp/data /mnt/demo/file
 run umount /mnt/demo
 run e2fsck -f -n /dev/mapper/demo
 run dmsetup message demo 0 help
+echo "# what dm-remap measured (/sys/kernel/dm_remap, docs/ABI/sysfs-kernel-dm_remap)"
+run ls /sys/kernel/dm_remap /sys/kernel/dm_remap/demo
+run cat /sys/kernel/dm_remap/demo/stats/summary
+run cat /sys/kernel/dm_remap/demo/remaps/remapped /sys/kernel/dm_remap/demo/metadata/sequence
+echo "# baseline, then 2 ms more latency from dm-delay under the device: a regression"
+echo 1 >/sys/kernel/dm_remap/demo/stats/window_secs
+dd if=/dev/mapper/demo of=/dev/null bs=4k count=3000 iflag=direct 2>/dev/null &
+sleep 3
+run sh -c 'echo 1 >/sys/kernel/dm_remap/demo/baseline/capture'
+wait
+dmsetup suspend failing
+sed 's/linear \/dev\/loop0 \([0-9]*\)$/delay \/dev\/loop0 \1 2/' /tmp/main.table | dmsetup reload failing
+dmsetup resume failing
+dd if=/dev/mapper/demo of=/dev/null bs=4k count=600 iflag=direct 2>/dev/null &
+sleep 3
+run cat /sys/kernel/dm_remap/demo/baseline/comparison
+wait
+dmsetup suspend failing
+dmsetup reload failing /tmp/main.table
+dmsetup resume failing
 echo "# a bad table line is refused with a reason in the kernel log"
 echo "0 $len remap /dev/mapper/failing /dev/loop1 0 0" | dmsetup create bad 2>&1 || true
 dmesg | grep 'remap:' | tail -n 1

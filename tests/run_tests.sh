@@ -81,6 +81,14 @@ if [ "$run_unit" = 1 ]; then
 		[ "$cargo_rc" != 0 ] && record FAIL "unit:cargo-test"
 	fi
 
+	log "ABI document against the sysfs files (tests/abi_check.sh)"
+	if "$ROOT/tests/abi_check.sh" >"$logs/abi.log" 2>&1; then
+		record PASS "check:abi-doc-lists-every-file"
+	else
+		cat "$logs/abi.log"
+		record FAIL "check:abi-doc-lists-every-file"
+	fi
+
 	log "static checks (make check)"
 	if make -C "$ROOT" check >"$logs/check.log" 2>&1; then
 		record PASS "check:rustfmt-clippy"

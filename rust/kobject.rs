@@ -102,23 +102,31 @@ impl AttrTables {
             // SAFETY: `c.attr` is a valid attribute that is not registered yet.
             unsafe { bindings::dmr_attr_init(&mut c.attr) };
         }
-        // One NULL-terminated pointer list per group, back to back.
+        // One NULL-terminated pointer list per group, back to back; complete before any
+        // pointer into it is taken.
         let mut attr_ptrs = KVec::with_capacity(n + defs.len(), GFP_KERNEL)?;
-        let mut groups = KVec::with_capacity(defs.len(), GFP_KERNEL)?;
+        let mut starts = KVec::with_capacity(defs.len(), GFP_KERNEL)?;
+        // `attrs` is complete too: one base pointer for every pointer into it.
+        let attrs_base = attrs.as_mut_ptr();
         let mut next = 0;
         for g in defs {
-            let start = attr_ptrs.len();
+            starts.push(attr_ptrs.len(), GFP_KERNEL)?;
             for _ in g.files {
-                let p: *mut bindings::attribute = &mut attrs[next].attr;
+                // SAFETY: `next < n`, the length of `attrs`.
+                let p = unsafe { &raw mut (*attrs_base.add(next)).attr };
                 attr_ptrs.push(p, GFP_KERNEL)?;
                 next += 1;
             }
             attr_ptrs.push(core::ptr::null_mut(), GFP_KERNEL)?;
+        }
+        let base = attr_ptrs.as_mut_ptr();
+        let mut groups = KVec::with_capacity(defs.len(), GFP_KERNEL)?;
+        for (g, &start) in defs.iter().zip(starts.iter()) {
             // SAFETY: All-zero is a valid, empty `struct attribute_group`.
             let mut cg: bindings::attribute_group = unsafe { core::mem::zeroed() };
             cg.name = g.name.map_or(core::ptr::null(), |s| s.as_char_ptr());
-            // Capacity was reserved up front: the buffer does not move.
-            cg.__bindgen_anon_2.attrs = attr_ptrs[start..].as_mut_ptr();
+            // SAFETY: `start` is within `attr_ptrs`, which is not changed any more.
+            cg.__bindgen_anon_2.attrs = unsafe { base.add(start) };
             groups.push(cg, GFP_KERNEL)?;
         }
         let mut group_ptrs = KVec::with_capacity(defs.len() + 1, GFP_KERNEL)?;

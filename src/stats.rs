@@ -286,7 +286,7 @@ impl DeviceStats {
         Self::evaluate(w);
     }
 
-    /// Ends the window if it is due at `now` (a second of slack for the ticker's own
+    /// Ends the window if it is due (half a second early at most, for the ticker's own
     /// delay) and checks it against the baseline.
     pub(crate) fn tick(&self) {
         let mut w = self.windows.lock();
@@ -327,10 +327,14 @@ impl DeviceStats {
     }
 
     /// Makes the last complete window the baseline. `ENODATA` if no window completed
-    /// since the last reset.
+    /// since the last reset, or the last one saw no read or write (nothing to compare).
     pub(crate) fn capture(&self) -> Result {
         let mut w = self.windows.lock();
-        w.baseline = Some(w.last.ok_or(ENODATA)?);
+        let last = w.last.ok_or(ENODATA)?;
+        if last.read.count == 0 && last.write.count == 0 {
+            return Err(ENODATA);
+        }
+        w.baseline = Some(last);
         Self::evaluate(&mut w);
         Ok(())
     }

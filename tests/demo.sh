@@ -54,17 +54,22 @@ run cat /sys/kernel/dm_remap/demo/stats/summary
 run cat /sys/kernel/dm_remap/demo/remaps/remapped /sys/kernel/dm_remap/demo/metadata/sequence
 echo "# baseline, then 2 ms more latency from dm-delay under the device: a regression"
 echo 1 >/sys/kernel/dm_remap/demo/stats/window_secs
-dd if=/dev/mapper/demo of=/dev/null bs=4k count=3000 iflag=direct 2>/dev/null &
+dd if=/dev/mapper/demo of=/dev/null bs=4k count=60000 iflag=direct 2>/dev/null &
+reader=$!
 sleep 3
 run sh -c 'echo 1 >/sys/kernel/dm_remap/demo/baseline/capture'
-wait
+kill $reader
+wait $reader 2>/dev/null || true
 dmsetup suspend failing
 sed 's/linear \/dev\/loop0 \([0-9]*\)$/delay \/dev\/loop0 \1 2/' /tmp/main.table | dmsetup reload failing
 dmsetup resume failing
-dd if=/dev/mapper/demo of=/dev/null bs=4k count=600 iflag=direct 2>/dev/null &
+dd if=/dev/mapper/demo of=/dev/null bs=4k count=60000 iflag=direct 2>/dev/null &
+reader=$!
 sleep 3
 run cat /sys/kernel/dm_remap/demo/baseline/comparison
-wait
+run cat /sys/kernel/dm_remap/demo/baseline/regression
+kill $reader
+wait $reader 2>/dev/null || true
 dmsetup suspend failing
 dmsetup reload failing /tmp/main.table
 dmsetup resume failing

@@ -16,6 +16,11 @@ grep -q 'no baseline' $b/comparison || fail "comparison: $(cat $b/comparison)"
 # No complete window yet: nothing to capture.
 echo 1 >$b/capture 2>/tmp/dmr-werr && fail "capture without a window succeeded"
 grep -q 'No data' /tmp/dmr-werr || fail "capture without a window: $(cat /tmp/dmr-werr)"
+# Nor a window without I/O.
+echo 1 >/sys/kernel/dm_remap/r0/stats/window_secs
+sleep 3
+echo 1 >$b/capture 2>/tmp/dmr-werr && fail "capture of an idle window succeeded"
+grep -q 'No data' /tmp/dmr-werr || fail "capture of an idle window: $(cat /tmp/dmr-werr)"
 echo 50 >$b/threshold_pct
 echo 20 >$b/min_samples
 echo 2 >/sys/kernel/dm_remap/r0/stats/window_secs

@@ -4,10 +4,9 @@
 //! groups).
 //!
 //! The `kernel` crate has no kobject or sysfs support. A [`Dir`] is one kobject with a
-//! C `kobj_type` (in `helpers.c`) that forwards every `show` and `store` to the
-//! [`Files`] implementation it was created with, identified by a number. The kobject
-//! holds a reference (`Arc`) to that implementation, released with the kobject's last
-//! reference: sysfs keeps the kobject alive while a callback runs and removing a
+//! C `kobj_type` (in `helpers.c`) that forwards every `show` and `store`, with the file's
+//! number, to the file table of its data's type (a [`Files`] implementation). The kobject
+//! holds a reference (`Arc`) to that data, released with the kobject's last reference: sysfs keeps the kobject alive while a callback runs and removing a
 //! directory waits for running callbacks, so a file held open across the removal of its
 //! device is safe (it then fails with `ENODEV`).
 //!

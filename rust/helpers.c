@@ -15,6 +15,7 @@
 #include <linux/slab.h>
 #include <linux/sysfs.h>
 #include <linux/timekeeping.h>
+#include <linux/wait.h>
 #include <linux/sched/mm.h>
 #include <linux/srcu.h>
 #include <linux/workqueue.h>
@@ -309,6 +310,14 @@ static const struct sysfs_ops dmr_sysfs_ops = {
 	.store = dmr_kobj_store,
 };
 
+/*
+ * Kobjects not released yet. A release may come after the directory is removed (with
+ * CONFIG_DEBUG_KOBJECT_RELEASE always, seconds later); it runs this module's code, so
+ * module exit waits for the last one (dmr_kobj_wait_released).
+ */
+static atomic_t dmr_kobjs_live = ATOMIC_INIT(0);
+static DECLARE_WAIT_QUEUE_HEAD(dmr_kobjs_released);
+
 static void dmr_kobj_release(struct kobject *kobj)
 {
 	struct dmr_kobj *k = container_of(kobj, struct dmr_kobj, kobj);
@@ -316,6 +325,14 @@ static void dmr_kobj_release(struct kobject *kobj)
 	if (k->release)
 		k->release(k->data);
 	kfree(k);
+	if (atomic_dec_and_test(&dmr_kobjs_live))
+		wake_up_all(&dmr_kobjs_released);
+}
+
+/* Waits until every kobject made by dmr_kobj_create has been released. */
+void dmr_kobj_wait_released(void)
+{
+	wait_event(dmr_kobjs_released, atomic_read(&dmr_kobjs_live) == 0);
 }
 
 static const struct kobj_type dmr_ktype = {
@@ -349,6 +366,7 @@ struct dmr_kobj *dmr_kobj_create(struct dmr_kobj *parent, const char *name,
 	k->data = data;
 	k->show = show;
 	k->store = store;
+	atomic_inc(&dmr_kobjs_live);
 	kobject_init(&k->kobj, &dmr_ktype);
 	r = kobject_add(&k->kobj, parent ? &parent->kobj : kernel_kobj, "%s", name);
 	if (!r) {

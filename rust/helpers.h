@@ -119,6 +119,7 @@ struct dmr_kobj *dmr_kobj_create(struct dmr_kobj *parent, const char *name,
 				 dmr_show_fn show, dmr_store_fn store, dmr_release_fn release,
 				 int *err);
 void dmr_kobj_remove(struct dmr_kobj *k);
+void dmr_kobj_wait_released(void);
 int dmr_kobj_rename(struct dmr_kobj *k, const char *name);
 void dmr_kobj_notify(struct dmr_kobj *k, const char *dir, const char *attr);
 

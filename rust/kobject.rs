@@ -220,6 +220,14 @@ impl<T: Files> Drop for Dir<T> {
     }
 }
 
+/// Waits until every directory's kobject has been released (its release may come after
+/// the directory was removed and runs this module's code). For module unload, after every
+/// [`Dir`] was dropped. Sleeps.
+pub(crate) fn wait_all_released() {
+    // SAFETY: No preconditions.
+    unsafe { bindings::dmr_kobj_wait_released() };
+}
+
 fn to_result(r: c_int) -> Result {
     if r < 0 {
         Err(Error::from_errno(r))

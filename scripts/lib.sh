@@ -30,11 +30,21 @@ dmr_kernel_src() {
 	echo "$DMR_CACHE/src/$d"
 }
 
-# Cache key of the test kernel: kernel version + config fragment + rustc version.
+# The config fragments of the test kernel: kernel/config.fragment, plus
+# kernel/debug.fragment with DMR_KERNEL_DEBUG=1 (lockdep, KASAN, kobject release checks).
+dmr_kernel_fragments() {
+	echo "$DMR_ROOT/kernel/config.fragment"
+	if [ "${DMR_KERNEL_DEBUG:-0}" = 1 ]; then
+		echo "$DMR_ROOT/kernel/debug.fragment"
+	fi
+}
+
+# Cache key of the test kernel: kernel version + config fragments + rustc version.
 dmr_kernel_key() {
 	local src
 	src=$(dmr_kernel_src)
-	{ basename "$src"; cat "$DMR_ROOT/kernel/config.fragment"; rustc --version; } |
+	# shellcheck disable=SC2046
+	{ basename "$src"; cat $(dmr_kernel_fragments); rustc --version; } |
 		sha256sum | cut -c1-16
 }
 

@@ -19,7 +19,7 @@
 mod files;
 
 use crate::dm::{TargetHandle, NAME_LEN};
-use crate::kobject::{AttrTables, Dir};
+use crate::kobject::{self, AttrTables, Dir};
 use crate::state::RemapState;
 use crate::stats::DeviceStats;
 use crate::workqueue::{Tick, Ticker};
@@ -122,6 +122,9 @@ impl Drop for Tree {
         };
         // Outside the lock: removing the root waits for readers of `devices`, which take it.
         drop(root);
+        // Releases may still be pending (they run the module's code and read the
+        // tables' names): wait for them before the tables and the module go.
+        kobject::wait_all_released();
         drop(tables);
         drop(self.root_tables.take());
     }

@@ -165,11 +165,6 @@ status_meta() {
 	status_field "$1" $((8 + $2))
 }
 
-# sysfs DEV FILE: /sys/kernel/dm_remap/DEV/FILE.
-sysfs() {
-	cat "/sys/kernel/dm_remap/$1/$2"
-}
-
 # fio_ios DEV RW COUNT [BS]: exactly COUNT direct, synchronous I/Os of BS (default 4k).
 fio_ios() {
 	fio --name=n --filename="$1" --rw="$2" --bs="${4:-4k}" --direct=1 --ioengine=psync \

@@ -201,7 +201,9 @@ impl<T: Files> Dir<T> {
     /// Renames the directory. Sleeps.
     pub(crate) fn rename(&self, name: &CStr) -> Result {
         // SAFETY: `k` is live; `name` is NUL-terminated and copied.
-        to_result(unsafe { bindings::dmr_kobj_rename(self.k.as_ptr(), name.as_char_ptr()) })
+        kernel::error::to_result(unsafe {
+            bindings::dmr_kobj_rename(self.k.as_ptr(), name.as_char_ptr())
+        })
     }
 
     /// Wakes `poll()`ers of file `attr` in subdirectory `group`. Sleeps.
@@ -226,14 +228,6 @@ impl<T: Files> Drop for Dir<T> {
 pub(crate) fn wait_all_released() {
     // SAFETY: No preconditions.
     unsafe { bindings::dmr_kobj_wait_released() };
-}
-
-fn to_result(r: c_int) -> Result {
-    if r < 0 {
-        Err(Error::from_errno(r))
-    } else {
-        Ok(())
-    }
 }
 
 /// The output buffer of a `show`: one page; what does not fit is cut off.

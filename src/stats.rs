@@ -256,13 +256,14 @@ impl DeviceStats {
         });
     }
 
-    /// Everything since the last reset (`at_ns` minus the reset's is the elapsed time).
+    /// Everything since the last reset, and the nanoseconds that took.
     pub(crate) fn since_reset(&self) -> Result<(KBox<Snapshot>, u64)> {
         let mut s = new_snapshot()?;
         self.snapshot(&mut s);
         let w = self.windows.lock();
         s.subtract(&w.reset);
-        Ok((s, w.reset.at_ns))
+        let elapsed = s.at_ns.saturating_sub(w.reset.at_ns);
+        Ok((s, elapsed))
     }
 
     /// Nanoseconds since the last reset.

@@ -56,17 +56,24 @@ macro_rules! counter {
     };
 }
 
-/// A read-only file showing one figure of the latency since the last reset.
-macro_rules! latency {
-    ($name:literal, $dir:ident, $field:ident) => {
+/// A read-only file showing one figure computed from everything since the last reset.
+macro_rules! since_reset {
+    ($name:literal, |$s:ident| $e:expr) => {
         File {
             name: $name,
             show: Some(|d, out| {
-                let (s, _) = d.stats.since_reset()?;
-                line(out, s.latency(Dir::$dir).$field)
+                let ($s, _) = d.stats.since_reset()?;
+                line(out, $e)
             }),
             store: None,
         }
+    };
+}
+
+/// A read-only file showing one figure of the latency since the last reset.
+macro_rules! latency {
+    ($name:literal, $dir:ident, $field:ident) => {
+        since_reset!($name, |s| s.latency(Dir::$dir).$field)
     };
 }
 
@@ -144,28 +151,12 @@ const STATS: &[File<Device>] = &[
     counter!(c"manual_remaps", ManualRemaps),
     counter!(c"metadata_commits", MetaCommits),
     counter!(c"metadata_bytes", MetaBytes),
-    File {
-        name: c"metadata_commit_ns",
-        show: Some(|d, out| line(out, d.stats.since_reset()?.0.meta_commit_ns())),
-        store: None,
-    },
+    since_reset!(c"metadata_commit_ns", |s| s.meta_commit_ns()),
     counter!(c"metadata_commit_max_ns", MetaMaxNs),
     counter!(c"map_calls", MapCalls),
-    File {
-        name: c"cpu_ns_per_io",
-        show: Some(|d, out| line(out, d.stats.since_reset()?.0.cpu_ns_per_io())),
-        store: None,
-    },
-    File {
-        name: c"cpu_map_ns",
-        show: Some(|d, out| line(out, d.stats.since_reset()?.0.cpu_map_ns())),
-        store: None,
-    },
-    File {
-        name: c"cpu_end_io_ns",
-        show: Some(|d, out| line(out, d.stats.since_reset()?.0.cpu_end_ns())),
-        store: None,
-    },
+    since_reset!(c"cpu_ns_per_io", |s| s.cpu_ns_per_io()),
+    since_reset!(c"cpu_map_ns", |s| s.cpu_map_ns()),
+    since_reset!(c"cpu_end_io_ns", |s| s.cpu_end_ns()),
     value!(c"read_iops", |d| rate(d, Slot::Reads)),
     value!(c"write_iops", |d| rate(d, Slot::Writes)),
     value!(c"read_bytes_per_sec", |d| rate(d, Slot::ReadBytes)),
@@ -456,8 +447,7 @@ fn write_latency(out: &mut ShowBuf<'_>, name: &str, l: &Latency) {
 
 /// `summary`: everything in `stats/` and `latency/` for a person to read.
 fn summary(d: &Device, out: &mut ShowBuf<'_>) -> Result {
-    let (s, since) = d.stats.since_reset()?;
-    let elapsed = s.at_ns.saturating_sub(since);
+    let (s, elapsed) = d.stats.since_reset()?;
     let g = |slot| s.get(slot);
     let mib = |b: u64| b / (1024 * 1024);
     out.fmt(format_args!(
@@ -540,8 +530,7 @@ fn performance_stats(_: &Root, out: &mut ShowBuf<'_>) -> Result {
     let mut total = [0u64; 6];
     for e in reg.devices.iter() {
         let d = &e.dev;
-        let (s, since) = d.stats.since_reset()?;
-        let elapsed = s.at_ns.saturating_sub(since);
+        let (s, elapsed) = d.stats.since_reset()?;
         let w = d.stats.view().last.unwrap_or_default();
         let row = [
             s.get(Slot::Reads),

@@ -4,6 +4,7 @@
 # Rust-enabled kernel build tree given as KDIR=.
 #
 #   make                 build dm-remap.ko
+#   make DMR_TEST_HOOKS=1  the test build (src/test_hooks.rs: fault injection for tests)
 #   make KDIR=/path      build against another kernel (configured with CONFIG_RUST=y)
 #   make check           rustfmt + clippy (kernel CLIPPY=1) with zero warnings
 #   make test            the whole test suite (tests/run_tests.sh)
@@ -37,14 +38,16 @@ all: modules
 modules:
 	$(KMAKE) modules
 
-# rustfmt with the kernel's configuration, then a clippy build (the kernel's CLIPPY=1
-# runs clippy-driver with the kernel's lint set) that fails on any warning.
+# rustfmt with the kernel's configuration, then clippy builds (the kernel's CLIPPY=1
+# runs clippy-driver with the kernel's lint set) of the test build (DMR_TEST_HOOKS=1) and
+# the normal one, failing on any warning. The normal module is what is left built.
 check:
 	rustfmt --check --edition 2021 --config-path $(RUSTFMT_CONFIG) $(RUST_ROOTS)
 	cargo fmt --all --check
 	cargo clippy --quiet --workspace --all-targets -- -D warnings
 	@touch $(ROOT)/src/dm_remap.rs
-	@set -o pipefail; $(KMAKE) CLIPPY=1 modules 2>&1 | tee $(ROOT)/.clippy.log
+	@set -o pipefail; { $(KMAKE) CLIPPY=1 DMR_TEST_HOOKS=1 modules && \
+		$(KMAKE) CLIPPY=1 modules; } 2>&1 | tee $(ROOT)/.clippy.log
 	@if grep -q '^\(warning\|error\)' $(ROOT)/.clippy.log; then \
 		echo "make check: clippy or rustc reported warnings (see above)"; exit 1; fi
 	@rm -f $(ROOT)/.clippy.log

@@ -19,7 +19,7 @@
 //! Histogram: recording one latency sample, and computing a percentile.
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion};
-use dm_remap_logic::format::{self, crc32c_sw, Change};
+use dm_remap_logic::format::{self, crc32c_sw, crc32c_update_sw, Change};
 use dm_remap_logic::route::{self, Access, Entry, Lookup};
 use dm_remap_logic::SortedTable;
 use std::collections::BTreeMap;
@@ -106,16 +106,16 @@ fn bench_format(c: &mut Criterion) {
         main: 12345,
         spare: 678,
     }];
-    let mut rec = vec![0u8; format::record_len(changes.len())];
-    let mut scratch = vec![0u8; rec.len()];
+    let crc = crc32c_update_sw;
+    let mut rec = vec![0u8; format::record_len(changes.len(), 512)];
     let mut g = c.benchmark_group("metadata");
     g.bench_function("encode_record_1", |b| {
-        b.iter(|| format::encode_record(&mut rec, 7, 3, &uuid, black_box(&changes), crc32c_sw))
+        b.iter(|| format::encode_record(&mut rec, 7, 3, &uuid, black_box(&changes), crc, 512))
     });
-    let _ = format::encode_record(&mut rec, 7, 3, &uuid, &changes, crc32c_sw);
+    let _ = format::encode_record(&mut rec, 7, 3, &uuid, &changes, crc, 512);
     g.bench_function("decode_record_1", |b| {
         b.iter(|| {
-            format::decode_record(black_box(&rec), 7, 3, &uuid, crc32c_sw, &mut scratch)
+            format::decode_record(black_box(&rec), 7, 3, &uuid, crc, 512)
                 .map(|r| r.changes().count())
         })
     });
@@ -130,7 +130,8 @@ fn bench_format(c: &mut Criterion) {
                 &mut slot,
                 (0..n).map(|i| (i * 2, i)),
                 core::iter::empty(),
-                crc32c_sw,
+                n,
+                crc,
             )
         })
     });

@@ -4,6 +4,8 @@
  * these headers into rust/bindings_generated.rs (see Kbuild).
  */
 #include <linux/bio.h>
+#include <linux/crc32.h>
+#include <linux/random.h>
 #include <linux/blk_types.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
@@ -35,5 +37,15 @@ const blk_status_t DMR_BLK_STS_NOSPC = BLK_STS_NOSPC;
 const blk_opf_t DMR_REQ_SYNC = REQ_SYNC;
 const blk_status_t DMR_BLK_STS_NOTSUPP = BLK_STS_NOTSUPP;
 const blk_status_t DMR_BLK_STS_AGAIN = BLK_STS_AGAIN;
+const blk_status_t DMR_BLK_STS_MEDIUM = BLK_STS_MEDIUM;
+const blk_status_t DMR_BLK_STS_TIMEOUT = BLK_STS_TIMEOUT;
+const blk_status_t DMR_BLK_STS_TRANSPORT = BLK_STS_TRANSPORT;
+const blk_status_t DMR_BLK_STS_OFFLINE = BLK_STS_OFFLINE;
+const blk_status_t DMR_BLK_STS_TARGET = BLK_STS_TARGET;
+const blk_status_t DMR_BLK_STS_PROTECTION = BLK_STS_PROTECTION;
+const blk_status_t DMR_BLK_STS_INVAL = BLK_STS_INVAL;
+const blk_status_t DMR_BLK_STS_RESOURCE = BLK_STS_RESOURCE;
+/* Largest logical block size this kernel accepts (64 KiB with large folios, else a page). */
+const unsigned int DMR_BLK_MAX_BLOCK_SIZE = BLK_MAX_BLOCK_SIZE;
 const gfp_t DMR_GFP_NOIO = GFP_NOIO;
 const unsigned int DMR_MAX_COPIES_C = DMR_MAX_COPIES;

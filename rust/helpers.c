@@ -4,7 +4,6 @@
  * Each one only forwards its arguments; see helpers.h.
  */
 #include <linux/bio.h>
-#include <linux/crc32.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
@@ -154,12 +153,6 @@ int dmr_io_sync_regions(struct dm_io_client *client, struct block_device *bdev,
 	}
 	*error_bits = 0;
 	return dm_io(&req, n, regions, error_bits, NULL, IOPRIO_DEFAULT);
-}
-
-/* The standard CRC32C (inverted at both ends), check value 0xe3069283. */
-u32 dmr_crc32c(const void *p, size_t len)
-{
-	return ~crc32c(~0U, p, len);
 }
 
 void dmr_mt_init(struct maple_tree *mt)

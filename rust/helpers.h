@@ -60,7 +60,6 @@ int dmr_io_sync(struct dm_io_client *client, struct block_device *bdev, sector_t
 int dmr_io_sync_regions(struct dm_io_client *client, struct block_device *bdev,
 			const sector_t *sectors, unsigned int n, sector_t count, blk_opf_t opf,
 			void *buf, unsigned long *error_bits);
-u32 dmr_crc32c(const void *p, size_t len);
 
 void dmr_mt_init(struct maple_tree *mt);
 void dmr_mt_destroy(struct maple_tree *mt);

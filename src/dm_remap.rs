@@ -12,6 +12,8 @@
 mod bindings;
 #[path = "../rust/clock.rs"]
 mod clock;
+#[path = "../rust/crc.rs"]
+mod crc;
 #[path = "../rust/dm/mod.rs"]
 mod dm;
 #[path = "../rust/kobject.rs"]
@@ -20,6 +22,8 @@ mod kobject;
 mod maple;
 #[path = "../rust/percpu.rs"]
 mod percpu;
+#[path = "../rust/random.rs"]
+mod random;
 #[path = "../rust/srcu.rs"]
 mod srcu;
 #[path = "../rust/workqueue.rs"]
@@ -35,8 +39,28 @@ mod stats;
 #[path = "../sysfs/mod.rs"]
 mod sysfs;
 mod target;
+#[cfg(dmr_test_hooks)]
+mod test_hooks;
 
 use kernel::prelude::*;
+
+/// Target types registered only in test builds (`make DMR_TEST_HOOKS=1`).
+#[cfg(dmr_test_hooks)]
+type TestTargets = dm::Registration<test_hooks::StatusTarget>;
+#[cfg(not(dmr_test_hooks))]
+type TestTargets = NoTestTargets;
+
+/// What a normal build registers for the tests: nothing.
+#[cfg(not(dmr_test_hooks))]
+#[pin_data]
+struct NoTestTargets {}
+
+#[cfg(not(dmr_test_hooks))]
+impl NoTestTargets {
+    fn new(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {})
+    }
+}
 
 module! {
     type: DmRemapModule,
@@ -53,6 +77,8 @@ struct DmRemapModule {
     /// Declared (and so dropped) first: no target exists when the tree goes.
     #[pin]
     target: dm::Registration<target::RemapTarget>,
+    #[pin]
+    test_targets: TestTargets,
     sysfs: sysfs::Tree,
 }
 
@@ -63,6 +89,7 @@ impl kernel::InPlaceModule for DmRemapModule {
         try_pin_init!(Self {
             sysfs: sysfs::Tree::new()?,
             target <- dm::Registration::new(module),
+            test_targets <- TestTargets::new(module),
         })
     }
 }

@@ -4,22 +4,39 @@
 //! journal commits, checkpoints that also repair copies.
 //!
 //! All of it runs under the writer lock of the table's state, in process context, with
-//! synchronous dm-io (every metadata write is FUA).
+//! synchronous dm-io; every metadata write is FUA. Checkpoints and journals are streamed
+//! through one preallocated window, so memory does not grow with the spare region.
+//!
+//! Every commit and every checkpoint takes a new sequence number, whether it succeeds or
+//! not, and a load takes the copy with the highest one. A commit that may have reached
+//! some copies and not others is superseded by the next checkpoint (a higher number on a
+//! quorum of copies); so an append that fails anywhere is followed by a checkpoint before
+//! anything else is written (`RemapState::commit` makes it at once, of the state it
+//! wants).
 
-use crate::bindings;
+use crate::crc::crc32c_update;
 use crate::dm::{DmDev, DmIo, IoBuffer};
 use crate::logic::args::MAX_METADATA_COPIES;
 use crate::logic::format::{
-    self, Change, CopyAreas, FormatError, Identity, JournalEnd, Superblock,
+    self, Change, CheckpointEncoder, CheckpointReader, CopyAreas, CopyScan, CrcFn, FormatError,
+    Identity, JournalEnd, JournalReader, Superblock, ENTRY, MAX_RECORD_BYTES, MIN_WINDOW,
 };
 use crate::logic::layout::{SpareLayout, SUPERBLOCK_BYTES};
+use crate::random::random_bytes;
 use kernel::prelude::*;
 
-/// The kernel's CRC32C, in the standard form the format uses.
-pub(crate) fn crc32c(data: &[u8]) -> u32 {
-    // SAFETY: `data` is a valid slice for the length passed.
-    unsafe { bindings::dmr_crc32c(data.as_ptr().cast(), data.len()) }
-}
+/// The CRC32C update function of the format: the kernel's.
+const CRC: CrcFn = crc32c_update;
+
+/// Bytes of the window checkpoints and journals are streamed through (a multiple of every
+/// I/O unit and of the entry size).
+const WINDOW: usize = 4 * MIN_WINDOW;
+
+/// Failed writes of one kind after which a copy is left out of that kind of write until
+/// the next load: a copy whose journal keeps failing gets no more records (else every
+/// commit would become an append and a checkpoint), a copy whose superblock or slots keep
+/// failing is left out of checkpoints, unless too few copies would remain for a quorum.
+const COPY_GIVE_UP: u32 = 3;
 
 /// Why the metadata could not be loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +45,14 @@ pub(crate) enum LoadError {
     NoValidCopy,
     /// Valid metadata exists but for another main device or geometry.
     Identity,
+    /// Valid metadata exists for a longer target.
+    Shorter,
+    /// A copy holds a newer state than any copy that can be read: loading an older one
+    /// could send blocks to spare blocks since reused.
+    Unreadable,
+    /// The metadata's I/O unit is smaller than the spare device's logical block size (the
+    /// region was copied to a device with larger sectors).
+    IoUnit,
     /// The newest copy's table does not fit the target (a spare block used twice, ...).
     Table,
     /// Writing the metadata failed on too many copies.
@@ -36,23 +61,47 @@ pub(crate) enum LoadError {
     NoMemory,
 }
 
+/// Where a loaded table goes: the state's tree and allocator.
+pub(crate) trait TableSink {
+    /// Forgets everything applied so far (a copy turned out to be unusable midway).
+    fn reset(&mut self);
+    /// Applies one change of the table being loaded.
+    fn apply(&mut self, c: Change) -> Result<(), FormatError>;
+}
+
 /// Where the table stands on disk.
 pub(crate) struct Metadata {
     layout: SpareLayout,
     areas: CopyAreas,
     identity: Identity,
     uuid: [u8; 16],
-    /// Sequence number of the last commit.
+    /// Records are padded to it, checkpoints rounded up to it.
+    io_unit: u32,
+    /// The highest sequence number used by a commit or checkpoint, successful or not.
     seq: u64,
-    /// Sequence number of the checkpoint the journals follow.
+    /// Sequence number of the checkpoint the journals of healthy copies follow.
     base_seq: u64,
     /// Bytes of journal used in every healthy copy.
     tail: u64,
-    /// Per copy: its active checkpoint slot, and whether it holds the current state.
+    /// An identity to record with the next checkpoint (a grown target); `identity` takes
+    /// it when that checkpoint succeeds.
+    pending_identity: Option<Identity>,
+    /// Per copy: its active checkpoint slot, whether it holds the current state, and its
+    /// failed journal appends and failed checkpoint writes since load.
     slots: KVec<u32>,
     healthy: KVec<bool>,
+    append_failures: KVec<u32>,
+    checkpoint_failures: KVec<u32>,
+    /// The next write must be a checkpoint: an append failed on some copy (which may now
+    /// hold a record the others lack, or miss one), a checkpoint did not reach a quorum,
+    /// the identity changed, or the load found copies that differ.
+    needs_checkpoint: bool,
     /// Metadata bytes written since the table was loaded.
     bytes_written: u64,
+    /// Streaming window for checkpoints, journals and superblocks.
+    window: IoBuffer,
+    /// One journal record.
+    record: IoBuffer,
 }
 
 /// Copies that must hold a commit for it to count: two, so that losing any one copy
@@ -66,6 +115,36 @@ fn nomem<E>(_: E) -> LoadError {
 }
 
 impl Metadata {
+    fn new(layout: SpareLayout, identity: Identity, io_unit: u32) -> Result<Self, LoadError> {
+        let n = layout.copies() as usize;
+        let mut m = Self {
+            layout,
+            areas: CopyAreas::new(&layout),
+            identity,
+            pending_identity: None,
+            uuid: [0; 16],
+            io_unit,
+            seq: 0,
+            base_seq: 0,
+            tail: 0,
+            slots: KVec::with_capacity(n, GFP_KERNEL).map_err(nomem)?,
+            healthy: KVec::with_capacity(n, GFP_KERNEL).map_err(nomem)?,
+            append_failures: KVec::with_capacity(n, GFP_KERNEL).map_err(nomem)?,
+            checkpoint_failures: KVec::with_capacity(n, GFP_KERNEL).map_err(nomem)?,
+            needs_checkpoint: false,
+            bytes_written: 0,
+            window: IoBuffer::new(WINDOW).map_err(nomem)?,
+            record: IoBuffer::new(MAX_RECORD_BYTES).map_err(nomem)?,
+        };
+        for _ in 0..n {
+            m.slots.push(1, GFP_KERNEL).map_err(nomem)?;
+            m.healthy.push(false, GFP_KERNEL).map_err(nomem)?;
+            m.append_failures.push(0, GFP_KERNEL).map_err(nomem)?;
+            m.checkpoint_failures.push(0, GFP_KERNEL).map_err(nomem)?;
+        }
+        Ok(m)
+    }
+
     fn copies(&self) -> u32 {
         self.layout.copies()
     }
@@ -75,7 +154,7 @@ impl Metadata {
         self.layout.block_sector(self.layout.copy_start(i)) + offset / 512
     }
 
-    /// Sequence number of the last commit.
+    /// Sequence number of the last commit or checkpoint attempted.
     pub(crate) fn seq(&self) -> u64 {
         self.seq
     }
@@ -85,302 +164,454 @@ impl Metadata {
         self.healthy.iter().filter(|&&h| h).count() as u32
     }
 
-    /// Bytes of one checkpoint slot.
-    pub(crate) fn slot_bytes(&self) -> u64 {
-        self.areas.slot_bytes
-    }
-
     /// Metadata bytes written since load.
     pub(crate) fn bytes_written(&self) -> u64 {
         self.bytes_written
     }
 
-    /// Loads the table from the spare region, calling `apply` for every change of the
-    /// newest valid copy, then rewrites every copy from it. A region whose superblocks are
-    /// all blank, or any region when `format` is set, gets empty metadata instead.
+    /// What the metadata on disk says it belongs to.
+    pub(crate) fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// Asks for a new identity (a grown target): the next write is a checkpoint with it,
+    /// and [`Metadata::identity`] returns it once that checkpoint succeeded.
+    pub(crate) fn set_identity(&mut self, identity: Identity) {
+        self.pending_identity = Some(identity);
+        self.needs_checkpoint = true;
+    }
+
+    /// Whether the next write must be a checkpoint.
+    pub(crate) fn needs_checkpoint(&self) -> bool {
+        self.needs_checkpoint
+    }
+
+    /// Whether a record of `changes` entries can be appended: no checkpoint is due and it
+    /// fits in the journal.
+    pub(crate) fn can_append(&self, changes: usize) -> bool {
+        !self.needs_checkpoint
+            && changes <= format::MAX_RECORD_ENTRIES
+            && self.tail + format::record_len(changes, self.io_unit) as u64
+                <= self.areas.journal_bytes
+    }
+
+    /// Reads `len` bytes at byte `offset` of copy `i` into the start of the window.
+    fn read_window(&mut self, dev: &DmDev, io: &DmIo, i: u32, offset: u64, len: usize) -> Result {
+        let sector = self.sector(i, offset);
+        io.read(dev, sector, &mut self.window, 0, len)
+    }
+
+    /// Streams copy `i`'s checkpoint `sb` and then its journal through `apply`.
+    fn replay(
+        &mut self,
+        dev: &DmDev,
+        io: &DmIo,
+        i: u32,
+        sb: &Superblock,
+        mut apply: impl FnMut(Change) -> Result<(), FormatError>,
+    ) -> Result<JournalEnd, FormatError> {
+        let space = |_| FormatError::Space;
+        let slot = self.areas.slots[sb.active_slot as usize];
+        let mut cp = CheckpointReader::new(sb, self.areas.slot_bytes)?;
+        while let Some((off, len)) = cp.next_read(WINDOW) {
+            self.read_window(dev, io, i, slot + off, len)
+                .map_err(space)?;
+            cp.feed(&self.window.as_slice()[..len], CRC, &mut apply, |e| e)?;
+        }
+        cp.finish()?;
+        let journal = self.areas.journal;
+        let mut jr = JournalReader::new(sb, self.areas.journal_bytes);
+        while let Some((off, len)) = jr.next_read(WINDOW) {
+            self.read_window(dev, io, i, journal + off, len)
+                .map_err(space)?;
+            jr.feed(&self.window.as_slice()[..len], CRC, &mut apply, |e| e)?;
+        }
+        Ok(jr.end())
+    }
+
+    /// Reads copy `i`: its superblock, checked against `want`, its active checkpoint and
+    /// where its journal ends. Also returns the superblock when only the check failed.
+    fn scan_copy(
+        &mut self,
+        dev: &DmDev,
+        io: &DmIo,
+        i: u32,
+        want: &Identity,
+    ) -> (Result<CopyScan, FormatError>, Option<Superblock>) {
+        let sb_bytes = SUPERBLOCK_BYTES as usize;
+        if self.read_window(dev, io, i, 0, sb_bytes).is_err() {
+            return (Err(FormatError::Space), None);
+        }
+        let sb = match Superblock::decode(self.window.as_slice(), CRC) {
+            Ok(sb) => sb,
+            Err(e) => return (Err(e), None),
+        };
+        if let Err(e) = sb.check(i, want, &self.layout) {
+            return (Err(e), Some(sb));
+        }
+        let r = self
+            .replay(dev, io, i, &sb, |_| Ok(()))
+            .map(|end| CopyScan { sb, end });
+        (r, Some(sb))
+    }
+
+    /// Loads the table from the spare region into `sink`, from the newest valid copy (the
+    /// next newest if that one fails while it is applied). A region whose superblocks are
+    /// all blank, or any region when `format` is set, gets empty metadata instead. Returns
+    /// the metadata and whether it was formatted; [`Metadata::needs_checkpoint`] then says
+    /// whether the copies differ and must be rewritten.
+    ///
+    /// `io_unit` is the unit for a new format (the spare device's logical block size, at
+    /// least 512).
     pub(crate) fn load(
         dev: &DmDev,
         io: &DmIo,
         layout: SpareLayout,
         identity: Identity,
+        io_unit: u32,
         format: bool,
-        mut apply: impl FnMut(Change) -> Result<(), FormatError>,
+        sink: &mut dyn TableSink,
     ) -> Result<(Self, bool), LoadError> {
-        let areas = CopyAreas::new(&layout);
-        let n = layout.copies();
-        let mut m = Self {
-            layout,
-            areas,
-            identity,
-            uuid: [0; 16],
-            seq: 0,
-            base_seq: 0,
-            tail: 0,
-            slots: KVec::new(),
-            healthy: KVec::new(),
-            bytes_written: 0,
-        };
-        for _ in 0..n {
-            m.slots.push(1, GFP_KERNEL).map_err(nomem)?;
-            m.healthy.push(false, GFP_KERNEL).map_err(nomem)?;
-        }
-        let mut sbuf = IoBuffer::new(SUPERBLOCK_BYTES as usize).map_err(nomem)?;
-        let jbytes = areas.journal_bytes as usize;
-        let mut journal = IoBuffer::new(jbytes).map_err(nomem)?;
-        let mut scratch = IoBuffer::new(jbytes.max(SUPERBLOCK_BYTES as usize)).map_err(nomem)?;
-        let mut found: KVec<(u32, Superblock, JournalEnd)> = KVec::new();
-        // The newest valid copy so far (index into `found`) with its checkpoint and journal,
-        // kept so the table is applied from what was read, not read again.
-        let mut best: Option<(usize, IoBuffer, IoBuffer)> = None;
+        let mut m = Self::new(layout, identity, io_unit)?;
+        let n = layout.copies() as usize;
+        let mut scans = [None; MAX_METADATA_COPIES as usize];
+        let scans = &mut scans[..n];
+        // Per copy: its superblock if one decodes (whatever else is wrong), and why the
+        // copy is not usable.
+        let mut sbs = [None; MAX_METADATA_COPIES as usize];
+        let mut why = [None; MAX_METADATA_COPIES as usize];
         let mut all_blank = true;
-        let mut other_identity = false;
         let mut max_seq = 0;
         for i in 0..n {
-            let r = io
-                .read(dev, m.sector(i, 0), &mut sbuf, 0, SUPERBLOCK_BYTES as usize)
-                .map_err(|_| FormatError::Space)
-                .and_then(|()| Superblock::decode(sbuf.as_slice(), crc32c, scratch.as_mut_slice()));
+            let (r, sb) = m.scan_copy(dev, io, i as u32, &identity);
             all_blank &= r == Err(FormatError::Blank);
-            let Ok(sb) = r else { continue };
-            max_seq = max_seq.max(sb.seq);
-            if sb.check(i, &identity, &layout).is_err() {
-                other_identity |= sb.copy_index == i;
-                continue;
-            }
-            let Ok(slot) = m.read_slot(dev, io, i, &sb) else {
-                continue;
-            };
-            if io
-                .read(dev, m.sector(i, areas.journal), &mut journal, 0, jbytes)
-                .is_err()
-            {
-                continue;
-            }
-            let end = format::replay_copy(
-                &sb,
-                slot.as_slice(),
-                journal.as_slice(),
-                crc32c,
-                scratch.as_mut_slice(),
-                |_| Ok(()),
-            );
-            if let Ok(end) = end {
-                max_seq = max_seq.max(end.seq);
-                // Strictly newer only: on a tie the lowest copy index wins.
-                let newer = best
-                    .as_ref()
-                    .is_none_or(|(k, _, _)| end.seq > found[*k].2.seq);
-                found.push((i, sb, end), GFP_KERNEL).map_err(nomem)?;
-                if newer {
-                    let spare_journal = match best.take() {
-                        Some((_, _, j)) => j,
-                        None => IoBuffer::new(jbytes).map_err(nomem)?,
-                    };
-                    let journal = core::mem::replace(&mut journal, spare_journal);
-                    best = Some((found.len() - 1, slot, journal));
+            sbs[i] = sb;
+            max_seq = max_seq.max(sb.map_or(0, |sb| sb.seq));
+            match r {
+                Ok(s) => {
+                    max_seq = max_seq.max(s.end.seq);
+                    scans[i] = Some(s);
                 }
+                Err(e) => why[i] = Some(e),
             }
         }
         if format || all_blank {
-            m.format(dev, io, max_seq + 1)?;
+            m.format(dev, io, max_seq)?;
             return Ok((m, true));
         }
-        let Some((k, slot, journal)) = best else {
-            return Err(if other_identity {
-                LoadError::Identity
-            } else {
-                LoadError::NoValidCopy
-            });
+        let refusal = |e: Option<FormatError>| match e {
+            Some(FormatError::Shorter) => LoadError::Shorter,
+            Some(FormatError::Identity) => LoadError::Identity,
+            _ => LoadError::Unreadable,
         };
-        let (_, sb, end) = found[k];
-        format::replay_copy(
-            &sb,
-            slot.as_slice(),
-            journal.as_slice(),
-            crc32c,
-            scratch.as_mut_slice(),
-            &mut apply,
-        )
-        .map_err(|_| LoadError::Table)?;
-        m.uuid = sb.uuid;
-        m.seq = end.seq;
-        m.base_seq = sb.seq;
-        m.tail = end.tail as u64;
-        for &(i, sb_i, end_i) in found.iter() {
-            m.slots[i as usize] = sb_i.active_slot;
-            // Appends go to one tail in every healthy copy: only copies at the same
-            // checkpoint and journal position as the newest qualify.
-            m.healthy[i as usize] = end_i.seq == end.seq
-                && end_i.tail == end.tail
-                && sb_i.seq == sb.seq
-                && sb_i.uuid == sb.uuid;
+        let Some(k) = format::newest_copy(scans) else {
+            // Nothing usable: say why, from copies in their own place.
+            let e = (0..n)
+                .filter(|&i| sbs[i].is_some_and(|sb| sb.copy_index == i as u32))
+                .find_map(|i| {
+                    why[i].filter(|e| matches!(e, FormatError::Shorter | FormatError::Identity))
+                });
+            return Err(e.map_or(LoadError::NoValidCopy, |e| refusal(Some(e))));
+        };
+        let newest = scans[k].map_or(0, |s| s.end.seq);
+        let uuid = scans[k].map_or([0; 16], |s| s.sb.uuid);
+        // A copy of this table whose checkpoint is newer than every usable copy's state
+        // holds a state that cannot be loaded now (a longer target, or an unreadable
+        // copy). An older copy must not be loaded instead: the checkpoint that follows
+        // would overwrite the newer state, and the older one may send blocks to spare
+        // blocks since reused.
+        for i in 0..n {
+            if scans[i].is_none() && sbs[i].is_some_and(|sb| sb.uuid == uuid && sb.seq > newest) {
+                return Err(refusal(why[i]));
+            }
         }
+        // Apply a copy holding the newest state; if reading it fails midway, another copy
+        // holding the same state. A table that does not fit is refused at once.
+        let chosen = loop {
+            let Some(k) = format::newest_copy(scans) else {
+                return Err(LoadError::Unreadable);
+            };
+            let Some(s) = scans[k].filter(|s| s.end.seq == newest) else {
+                return Err(LoadError::Unreadable);
+            };
+            if s.sb.io_unit < io_unit {
+                return Err(LoadError::IoUnit);
+            }
+            sink.reset();
+            let mut sink_error = None;
+            let r = m.replay(dev, io, k as u32, &s.sb, |c| {
+                sink.apply(c).inspect_err(|e| sink_error = Some(*e))
+            });
+            match (r, sink_error) {
+                (Ok(end), None) if end == s.end => break s,
+                (_, Some(e)) => {
+                    sink.reset();
+                    return Err(if e == FormatError::Space {
+                        LoadError::NoMemory
+                    } else {
+                        LoadError::Table
+                    });
+                }
+                _ => {
+                    sink.reset();
+                    scans[k] = None;
+                }
+            }
+        };
+        m.uuid = chosen.sb.uuid;
+        m.identity = chosen.sb.identity;
+        m.io_unit = chosen.sb.io_unit;
+        m.base_seq = chosen.sb.seq;
+        m.tail = chosen.end.tail as u64;
+        m.seq = max_seq;
+        let mut all_current = true;
+        for i in 0..n {
+            let current = scans[i].is_some_and(|s| format::is_current(&s, &chosen));
+            m.healthy[i] = current;
+            all_current &= current;
+            if let Some(sb) = sbs[i] {
+                m.slots[i] = sb.active_slot.min(1);
+            }
+        }
+        // A higher sequence number than the chosen copy's end (another table's leftover
+        // superblock, a failed commit's record) must be superseded before the journal
+        // goes on. A longer target is recorded when its table is resumed.
+        m.needs_checkpoint = !all_current || max_seq != chosen.end.seq;
         Ok((m, false))
     }
 
-    /// Reads the active checkpoint of copy `i` (whole sectors covering its entries).
-    fn read_slot(&self, dev: &DmDev, io: &DmIo, i: u32, sb: &Superblock) -> Result<IoBuffer> {
-        let bytes = (sb.cp_entries as usize * format::ENTRY)
-            .max(512)
-            .div_ceil(512)
-            * 512;
-        if bytes as u64 > self.areas.slot_bytes {
-            return Err(EINVAL);
-        }
-        let mut b = IoBuffer::new(bytes)?;
-        io.read(
-            dev,
-            self.sector(i, self.areas.slots[sb.active_slot as usize]),
-            &mut b,
-            0,
-            bytes,
-        )?;
-        Ok(b)
-    }
-
-    /// Writes empty metadata with a new set UUID at sequence `seq` to every copy.
-    fn format(&mut self, dev: &DmDev, io: &DmIo, seq: u64) -> Result<(), LoadError> {
-        // SAFETY: `uuid` is a valid buffer of 16 bytes.
-        unsafe { bindings::get_random_bytes(self.uuid.as_mut_ptr().cast(), 16) };
-        self.seq = seq;
+    /// Writes empty metadata with a new set UUID to every copy, above sequence number
+    /// `max_seq` (the highest any copy held, so a crash in the middle of a format still
+    /// loads the new one).
+    fn format(&mut self, dev: &DmDev, io: &DmIo, max_seq: u64) -> Result<(), LoadError> {
+        random_bytes(&mut self.uuid);
+        self.seq = max_seq;
         for h in self.healthy.iter_mut() {
             *h = false;
         }
-        let mut empty = IoBuffer::new(512).map_err(nomem)?;
-        self.checkpoint(dev, io, &mut empty, 0, crc32c(&[]))
+        self.checkpoint(dev, io, core::iter::empty())
             .map_err(|_| LoadError::Write)
     }
 
-    /// Whether a record of `changes` entries fits in the journal.
-    pub(crate) fn fits(&self, changes: usize) -> bool {
-        self.tail + format::record_len(changes) as u64 <= self.areas.journal_bytes
-    }
-
-    /// Writes the table (`slot`, `entries` entries with CRC `crc`, encoded by the caller)
-    /// as a checkpoint at the current sequence number to every copy, copies not holding
-    /// the current state first, each one completely (slot, journal zeroed, superblock)
-    /// before the next.
+    /// Writes `entries` (remaps sorted by main block, then retired spare blocks sorted) as
+    /// a checkpoint at a new sequence number: first into the inactive slot of every copy
+    /// at once, streamed through the window, then each copy's superblock in turn, copies
+    /// not holding the current state first. A copy is switched by its superblock alone, so
+    /// a crash leaves at most one copy torn; the journal is not erased (its records carry
+    /// the old base). Succeeds when a quorum of superblocks was written; otherwise the next
+    /// write is a checkpoint again.
     pub(crate) fn checkpoint(
         &mut self,
         dev: &DmDev,
         io: &DmIo,
-        slot: &mut IoBuffer,
-        entries: u64,
-        crc: u32,
+        entries: impl Iterator<Item = Change>,
     ) -> Result {
+        // A number is used once, whatever happens; until this checkpoint succeeds the next
+        // write must be a checkpoint too.
+        self.seq += 1;
+        self.needs_checkpoint = true;
+        let seq = self.seq;
         let n = self.copies();
-        let slot_len = (entries as usize * format::ENTRY).max(512).div_ceil(512) * 512;
-        let mut zero = IoBuffer::new(self.areas.journal_bytes as usize)?;
-        let mut sbuf = IoBuffer::new(SUPERBLOCK_BYTES as usize)?;
-        let order = Iterator::chain(
-            (0..n).filter(|&i| !self.healthy[i as usize]),
-            (0..n).filter(|&i| self.healthy[i as usize]),
-        );
+        self.refresh_slots(dev, io);
+        // Copies taking part: those not given up, unless too few are left for a quorum
+        // (a device that was away for a while: try them all again).
+        let mut written = [false; MAX_METADATA_COPIES as usize];
+        let failures = &self.checkpoint_failures;
+        let trusted = failures.iter().filter(|&&f| f < COPY_GIVE_UP).count();
+        for (w, &f) in written.iter_mut().zip(failures.iter()) {
+            *w = trusted < quorum(n) || f < COPY_GIVE_UP;
+        }
+        let mut enc = CheckpointEncoder::new(self.layout.total_blocks());
+        let mut entries = entries.peekable();
+        let unit = self.io_unit as usize;
+        let mut at = 0u64;
+        // At least one unit is written, so an empty checkpoint has a defined slot.
+        while entries.peek().is_some() || at == 0 {
+            let w = self.window.as_mut_slice();
+            let mut used = 0;
+            while used + ENTRY <= WINDOW {
+                let Some(c) = entries.next() else { break };
+                enc.put(c, &mut w[used..], CRC).map_err(|_| EINVAL)?;
+                used += ENTRY;
+            }
+            let len = used.max(1).div_ceil(unit) * unit;
+            w[used..len].fill(0);
+            if at + len as u64 > self.areas.slot_bytes {
+                return Err(ENOSPC);
+            }
+            self.write_slots(dev, io, at, len, &mut written)?;
+            at += len as u64;
+        }
+        let template = Superblock {
+            uuid: self.uuid,
+            seq,
+            copy_index: 0,
+            active_slot: 0,
+            identity: self.pending_identity.unwrap_or(self.identity),
+            io_unit: self.io_unit,
+            cp_entries: enc.entries(),
+            cp_crc: enc.crc(),
+            journal_bytes: self.areas.journal_bytes as u32,
+            total_blocks: self.layout.total_blocks(),
+        };
+        // Copies not holding the current state first: a copy that does is switched only
+        // when others already hold the new checkpoint.
+        let mut order = [0u32; MAX_METADATA_COPIES as usize];
+        let mut k = 0;
+        for stale_first in [false, true] {
+            for i in 0..n {
+                if self.healthy[i as usize] == stale_first {
+                    order[k] = i;
+                    k += 1;
+                }
+            }
+        }
         let mut good = 0;
-        let mut done: KVec<(u32, bool, u32)> = KVec::with_capacity(n as usize, GFP_KERNEL)?;
-        for i in order {
-            let new_slot = 1 - self.slots[i as usize];
+        for &i in &order[..n as usize] {
+            let k = i as usize;
+            self.healthy[k] = false;
+            if !written[k] {
+                continue;
+            }
+            let new_slot = 1 - self.slots[k];
             let sb = Superblock {
-                uuid: self.uuid,
-                seq: self.seq,
                 copy_index: i,
                 active_slot: new_slot,
-                identity: self.identity,
-                cp_entries: entries,
-                cp_crc: crc,
-                journal_bytes: self.areas.journal_bytes as u32,
-                total_blocks: self.layout.total_blocks(),
+                ..template
             };
-            sb.encode(sbuf.as_mut_slice(), crc32c).map_err(|_| EINVAL)?;
-            let ok = io
-                .write(
-                    dev,
-                    self.sector(i, self.areas.slots[new_slot as usize]),
-                    slot,
-                    0,
-                    slot_len,
-                    true,
-                )
-                .and_then(|()| {
-                    let j = self.areas.journal_bytes as usize;
-                    io.write(
-                        dev,
-                        self.sector(i, self.areas.journal),
-                        &mut zero,
-                        0,
-                        j,
-                        true,
-                    )
-                })
-                .and_then(|()| {
-                    io.write(
-                        dev,
-                        self.sector(i, 0),
-                        &mut sbuf,
-                        0,
-                        SUPERBLOCK_BYTES as usize,
-                        true,
-                    )
-                })
-                .is_ok();
-            if ok {
+            sb.encode(self.window.as_mut_slice(), CRC)
+                .map_err(|_| EINVAL)?;
+            let sector = self.sector(i, 0);
+            let bytes = SUPERBLOCK_BYTES as usize;
+            if io
+                .write(dev, sector, &mut self.window, 0, bytes, true)
+                .is_ok()
+            {
                 good += 1;
-                self.bytes_written += slot_len as u64 + self.areas.journal_bytes + SUPERBLOCK_BYTES;
-            }
-            done.push((i, ok, new_slot), GFP_KERNEL)?;
-        }
-        for &(i, ok, new_slot) in done.iter() {
-            self.healthy[i as usize] = ok;
-            if ok {
-                self.slots[i as usize] = new_slot;
+                self.healthy[k] = true;
+                self.slots[k] = new_slot;
+                self.bytes_written += at + SUPERBLOCK_BYTES;
+            } else {
+                self.checkpoint_failures[k] = self.checkpoint_failures[k].saturating_add(1);
             }
         }
-        self.base_seq = self.seq;
+        self.base_seq = seq;
         self.tail = 0;
         if good < quorum(n) {
             return Err(EIO);
         }
+        self.needs_checkpoint = false;
+        if let Some(id) = self.pending_identity.take() {
+            self.identity = id;
+        }
         Ok(())
     }
 
-    /// Appends one journal record with `changes` to every healthy copy at once (FUA).
-    /// Fails unless a quorum of copies wrote it; the sequence number advances either way,
-    /// since some copies may hold the record. The caller checks [`Metadata::fits`] first.
-    pub(crate) fn append(&mut self, dev: &DmDev, io: &DmIo, changes: &[Change]) -> Result {
-        let len = format::record_len(changes.len());
-        let mut rec = IoBuffer::new(len)?;
-        format::encode_record(
-            rec.as_mut_slice(),
-            self.seq + 1,
-            self.base_seq,
-            &self.uuid,
-            changes,
-            crc32c,
-        )
-        .map_err(|_| EINVAL)?;
-        // At most MAX_METADATA_COPIES copies: fixed arrays, no allocation.
+    /// Learns the active slot of every copy not holding the current state from its
+    /// superblock (a copy unreadable at load, or one whose superblock write was reported
+    /// failed but may have landed), so a checkpoint never writes into a copy's active slot.
+    /// A copy whose superblock does not decode holds no valid state: either slot will do.
+    fn refresh_slots(&mut self, dev: &DmDev, io: &DmIo) {
+        for i in 0..self.copies() {
+            if self.healthy[i as usize] {
+                continue;
+            }
+            let bytes = SUPERBLOCK_BYTES as usize;
+            if self.read_window(dev, io, i, 0, bytes).is_ok() {
+                if let Ok(sb) = Superblock::decode(self.window.as_slice(), CRC) {
+                    self.slots[i as usize] = sb.active_slot.min(1);
+                }
+            }
+        }
+    }
+
+    /// Writes `window[..len]` at byte `at` of the inactive slot of every copy marked in
+    /// `written`, at once; clears the marks of copies that failed.
+    fn write_slots(
+        &mut self,
+        dev: &DmDev,
+        io: &DmIo,
+        at: u64,
+        len: usize,
+        written: &mut [bool; MAX_METADATA_COPIES as usize],
+    ) -> Result {
         let mut targets = [0u32; MAX_METADATA_COPIES as usize];
         let mut sectors = [0u64; MAX_METADATA_COPIES as usize];
         let mut k = 0;
         for i in 0..self.copies() {
-            if self.healthy[i as usize] && k < targets.len() {
+            if written[i as usize] {
+                let slot = self.areas.slots[1 - self.slots[i as usize] as usize];
                 targets[k] = i;
-                sectors[k] = self.sector(i, self.areas.journal + self.tail);
+                sectors[k] = self.sector(i, slot + at);
                 k += 1;
             }
         }
+        if k == 0 {
+            return Err(EIO);
+        }
+        let failed = io
+            .write_regions(dev, &sectors[..k], &mut self.window, 0, len, true)
+            .unwrap_or(u64::MAX);
+        for (j, &i) in targets[..k].iter().enumerate() {
+            if failed & (1 << j) != 0 {
+                written[i as usize] = false;
+                let f = &mut self.checkpoint_failures[i as usize];
+                *f = f.saturating_add(1);
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends one journal record with `changes` to every healthy copy at once (FUA), at
+    /// a new sequence number. Fails unless a quorum of copies wrote it. If any copy failed,
+    /// the next write must be a checkpoint ([`Metadata::needs_checkpoint`]): a failed
+    /// commit must be superseded, a copy that missed a record must be rewritten. The
+    /// caller checks [`Metadata::can_append`] first.
+    pub(crate) fn append(&mut self, dev: &DmDev, io: &DmIo, changes: &[Change]) -> Result {
+        let unit = self.io_unit;
+        // As in `checkpoint`: the number is used; until this append reached every copy
+        // it was meant for, the next write must be a checkpoint.
         self.seq += 1;
+        self.needs_checkpoint = true;
+        let len = format::encode_record(
+            self.record.as_mut_slice(),
+            self.seq,
+            self.base_seq,
+            &self.uuid,
+            changes,
+            CRC,
+            unit,
+        )
+        .map_err(|_| EINVAL)?;
+        // Current copies whose journal has not failed too often take the record; a
+        // current copy left out misses it and is current no more (it is rewritten by the
+        // next checkpoint that is due anyway).
+        let mut targets = [0u32; MAX_METADATA_COPIES as usize];
+        let mut sectors = [0u64; MAX_METADATA_COPIES as usize];
+        let mut k = 0;
+        for i in 0..self.copies() {
+            let c = i as usize;
+            if self.healthy[c] && self.append_failures[c] < COPY_GIVE_UP {
+                targets[k] = i;
+                sectors[k] = self.sector(i, self.areas.journal + self.tail);
+                k += 1;
+            } else {
+                self.healthy[c] = false;
+            }
+        }
         self.tail += len as u64;
         if k == 0 {
             return Err(EIO);
         }
         let failed = io
-            .write_regions(dev, &sectors[..k], &mut rec, 0, len, true)
+            .write_regions(dev, &sectors[..k], &mut self.record, 0, len, true)
             .unwrap_or(u64::MAX);
         let mut good = 0;
-        for (k, &i) in targets[..k].iter().enumerate() {
-            if failed & (1 << k) != 0 {
+        for (j, &i) in targets[..k].iter().enumerate() {
+            if failed & (1 << j) != 0 {
                 self.healthy[i as usize] = false;
+                let f = &mut self.append_failures[i as usize];
+                *f = f.saturating_add(1);
             } else {
                 good += 1;
                 self.bytes_written += len as u64;
@@ -389,6 +620,7 @@ impl Metadata {
         if good < quorum(self.copies()) {
             return Err(EIO);
         }
+        self.needs_checkpoint = good < k;
         Ok(())
     }
 }

@@ -8,24 +8,29 @@
 //! protocol, under the writer lock:
 //! 1. mark the block `Moving`: new writes to it go to the worker, reads still go where its
 //!    data is;
-//! 2. wait for every write sent before (`srcu.synchronize()`), so none can land behind the
-//!    copy;
+//! 2. wait for every I/O that looked the block up before (`srcu.synchronize()`: `map`
+//!    enters the read section before its lookup), so none can land behind the copy;
 //! 3. assemble the block's data (what the triggering write brings, the rest read from
 //!    where the block lives), write it to the destination (FUA);
-//! 4. record the remap in the metadata (a journal record, FUA), then switch the entry;
-//!    writes that waited are then replayed by the worker.
+//! 4. record the remap in the metadata (a journal record or a checkpoint, FUA), then
+//!    switch the entry; writes that waited are then replayed by the worker.
 //!
 //! The worker takes every deferred bio at once and holds the writer lock for the batch.
 //! Moves it makes for them are staged ([`Group`]): their data is durable in the new spare
 //! blocks, their entries stay `Moving` and the bios wait. At the end of the batch (or
 //! earlier, when the group is full or a bio touches a staged block) one journal record
 //! commits them all, the entries switch and the bios complete: concurrent remaps cost one
-//! metadata write, not one each.
+//! metadata write, not one each. A commit that fails leaves its blocks frozen
+//! (`state::Frozen`) until a checkpoint records them undone.
+//!
+//! Only medium errors (`BlkStatus::is_medium_error`) make a block failing or move it;
+//! any other status (a lost path, an offline device, a timeout) fails the piece with that
+//! status and changes nothing.
 
 use crate::clock::now_ns;
 use crate::dm::{
-    BioDetails, BlkStatus, DeferredBio, DeferredList, DmDev, IoBuffer, MessageError, ReqOp,
-    ResultBuf,
+    rw_block, BioDetails, BlkStatus, BlockBuffer, DataOp, DeferredBio, DeferredList, DmDev,
+    MessageError, ReqOp, ResultBuf,
 };
 use crate::logic::format::Change;
 use crate::logic::message::{self, Message};
@@ -34,15 +39,16 @@ use crate::logic::stats::Slot;
 use crate::state::{Counters, Writer};
 use crate::target::{Core, PerIo};
 use core::fmt::Write;
+use core::ops::Range;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Full, Relaxed};
 
 /// How the data of a block is assembled when it moves.
 struct Move<'a> {
     /// The block's bytes; `valid` of them are already the newest data.
-    buf: &'a mut IoBuffer,
+    buf: &'a mut BlockBuffer,
     /// Byte range of `buf` that holds data to keep (from the write that triggered the move).
-    valid: core::ops::Range<usize>,
+    valid: Range<usize>,
 }
 
 /// A piece of a bio that lies in one block.
@@ -60,7 +66,7 @@ struct Piece {
 
 impl Piece {
     /// The piece's bytes within its block.
-    fn range(&self) -> core::ops::Range<usize> {
+    fn range(&self) -> Range<usize> {
         self.off..self.off + self.len
     }
 }
@@ -79,8 +85,11 @@ const GROUP_ROUNDS: usize = 4;
 struct Staged {
     block: u64,
     spare: u64,
-    /// What the entry becomes if the commit fails.
-    on_fail: Entry,
+    /// The spare block the block leaves, retired once the move is committed (a write to
+    /// it failed).
+    retire: Option<u64>,
+    /// The entry if the move is undone (`None`: no entry).
+    undo: Option<Entry>,
     /// Made by the worker for a failed write (not by a message).
     auto: bool,
 }
@@ -144,6 +153,13 @@ enum Event {
     ManualRemap,
 }
 
+/// The first failure of a bio's pieces is the one it completes with.
+fn first_error(status: &mut BlkStatus, e: BlkStatus) {
+    if status.is_ok() {
+        *status = e;
+    }
+}
+
 impl Core {
     /// Counts `e`.
     fn count(&self, e: Event) {
@@ -172,6 +188,7 @@ impl Core {
         }
         r
     }
+
     /// Runs the worker: handles every deferred bio, oldest first, until none is left.
     pub(crate) fn run_worker(&self) {
         loop {
@@ -179,11 +196,22 @@ impl Core {
             if batch.is_empty() {
                 break;
             }
-            let mut w = self.state.writer.lock();
+            let mut w = self.state.writer();
+            // Present whenever the writer lock is free; only its holder takes it.
+            let Some(mut buf) = w.buf.take() else {
+                drop(batch);
+                continue;
+            };
+            // Frozen blocks thaw with the first checkpoint that succeeds; try one now, as
+            // writes to them may be waiting. With the spare still failing it stops at its
+            // first piece.
+            if !w.frozen.is_empty() {
+                let _ = self.state.checkpoint(&mut w, &self.spare, &self.io);
+            }
             let mut rounds = 1;
             loop {
                 for bio in batch {
-                    self.handle_deferred(&mut w, bio);
+                    self.handle_deferred(&mut w, bio, &mut buf);
                 }
                 // Bios that failed while this batch was handled join its group, for a few
                 // rounds, so a burst of failing writes shares commits.
@@ -197,12 +225,14 @@ impl Core {
                 rounds += 1;
             }
             let _ = self.commit_group(&mut w);
+            w.buf = Some(buf);
         }
     }
 
-    /// Commits the staged moves in one journal record, switches their entries and completes
-    /// the bios that waited for them. On failure the moves are undone (their spare blocks
-    /// are retired: some copies may hold the remap) and the bios fail.
+    /// Commits the staged moves in one journal record (or a checkpoint), switches their
+    /// entries and completes the bios that waited for them. On failure the moves' spare
+    /// blocks are retired (some copies may hold the remap), their blocks stay frozen until
+    /// a checkpoint records them undone, and the bios fail.
     fn commit_group(&self, w: &mut Writer) -> Result {
         if w.group.is_empty() {
             return Ok(());
@@ -220,19 +250,22 @@ impl Core {
         for m in moves.iter() {
             if r.is_ok() {
                 if let Err(e) = state.set(w, m.block, Some(Entry::Remapped(m.spare))) {
-                    let _ = state.set(w, m.block, Some(m.on_fail));
+                    // Committed, but not recordable in memory: undo it on disk too.
                     r = Err(e);
+                } else {
+                    if let Some(old) = m.retire {
+                        let _ = state.retire(w, old);
+                    }
+                    self.count(if m.auto {
+                        Event::AutoRemap
+                    } else {
+                        Event::ManualRemap
+                    });
                     continue;
                 }
-                self.count(if m.auto {
-                    Event::AutoRemap
-                } else {
-                    Event::ManualRemap
-                });
-            } else {
-                let _ = state.retire(w, m.spare);
-                let _ = state.set(w, m.block, Some(m.on_fail));
             }
+            let _ = state.retire(w, m.spare);
+            state.freeze(w, m.block, m.undo);
         }
         changes.clear();
         moves.clear();
@@ -241,8 +274,10 @@ impl Core {
         let held = core::mem::replace(&mut w.group.held, DeferredList::new());
         for mut bio in held {
             let io = *bio.io();
-            let ok = r.is_ok() && io.pieces_ok;
-            let status = if ok { BlkStatus::OK } else { BlkStatus::IOERR };
+            let status = match r {
+                Ok(()) => io.pieces_status,
+                Err(_) => BlkStatus::IOERR,
+            };
             bio.complete(&io.details, status);
         }
         r
@@ -257,41 +292,40 @@ impl Core {
         }
     }
 
-    /// Reads `buf[range]` of block `block` from `loc`, retrying as configured.
+    /// Reads `buf[range]` of block `block` from `loc`, retrying medium errors as
+    /// configured.
     fn read_block_part(
         &self,
         block: u64,
         loc: Option<u64>,
-        buf: &mut IoBuffer,
-        range: core::ops::Range<usize>,
-    ) -> Result {
+        buf: &mut BlockBuffer,
+        range: Range<usize>,
+    ) -> Result<(), BlkStatus> {
         if range.is_empty() {
             return Ok(());
         }
         let (dev, base) = self.location(block, loc);
         let sector = base + (range.start / 512) as u64;
-        let mut r = Err(EIO);
+        let mut r = Err(BlkStatus::IOERR);
         for _ in 0..=self.features.read_retries() {
-            r = self.io.read(dev, sector, buf, range.start, range.len());
-            if r.is_ok() {
-                break;
+            r = rw_block(dev, sector, buf, range.clone(), DataOp::Read);
+            match r {
+                Err(s) if s.is_medium_error() => {}
+                _ => break,
             }
         }
         r
     }
 
-    fn handle_deferred(&self, w: &mut Writer, mut bio: DeferredBio<PerIo>) {
-        let d = bio.io().details;
+    fn handle_deferred(&self, w: &mut Writer, mut bio: DeferredBio<PerIo>, buf: &mut BlockBuffer) {
+        let io = *bio.io();
+        let d = io.details;
         let op = bio.bio().op();
         let block_bytes = self.block_bytes();
-        let Ok(mut buf) = IoBuffer::new(block_bytes) else {
-            bio.complete(&d, BlkStatus::IOERR);
-            return;
-        };
         let shift = self.layout().block_shift();
         let start = d.sector() - self.begin;
         let bytes = d.size() as usize;
-        let mut ok = true;
+        let mut status = BlkStatus::OK;
         // Whether a move for this bio is staged in the current group.
         let mut staged = false;
         let mut done = 0;
@@ -304,7 +338,9 @@ impl Core {
             if w.group.stages(block) || w.group.is_full() {
                 let r = self.commit_group(w);
                 if staged {
-                    ok &= r.is_ok();
+                    if r.is_err() {
+                        first_error(&mut status, BlkStatus::IOERR);
+                    }
                     staged = false;
                 }
             }
@@ -315,29 +351,29 @@ impl Core {
                 len,
             };
             let r = match op {
-                ReqOp::Read => self.read_piece(w, &mut bio, &d, piece, &mut buf),
+                ReqOp::Read => self.read_piece(w, &mut bio, &d, piece, buf),
                 // Discards are advisory: one that waited for a moving block is done.
                 ReqOp::Discard => Ok(false),
-                _ => self.write_piece(w, &mut bio, &d, op, piece, &mut buf),
+                _ => self.write_piece(w, &mut bio, &io, op, piece, buf),
             };
             match r {
                 Ok(s) => staged |= s,
-                Err(_) => ok = false,
+                Err(e) => first_error(&mut status, e),
             }
             done += len;
         }
         if staged {
-            bio.io().pieces_ok = ok;
+            bio.io().pieces_status = status;
             w.group.held.push_front(bio);
         } else {
-            let status = if ok { BlkStatus::OK } else { BlkStatus::IOERR };
             bio.complete(&d, status);
         }
     }
 
     /// Reads the piece into the bio from wherever the block lives now, with retries. A
-    /// block that cannot be read from the main device is marked failing; its data is never
-    /// replaced by anything else. Returns `false` (nothing staged).
+    /// block that cannot be read from the main device because of a medium error is marked
+    /// failing; its data is never replaced by anything else. Returns `false` (nothing
+    /// staged).
     ///
     /// The writer lock (`w`) keeps the block where it is, and its spare block allocated,
     /// while it is read.
@@ -347,148 +383,171 @@ impl Core {
         bio: &mut DeferredBio<PerIo>,
         d: &BioDetails,
         p: Piece,
-        buf: &mut IoBuffer,
-    ) -> Result<bool> {
+        buf: &mut BlockBuffer,
+    ) -> Result<bool, BlkStatus> {
         let (block, range) = (p.block, p.range());
         let entry = self.state.entry(block);
         let loc = entry.and_then(Entry::read_location);
-        if self.read_block_part(block, loc, buf, range.clone()).is_ok() {
-            bio.copy_to(d, p.done as u32, &buf.as_slice()[range])?;
-            return Ok(false);
+        match self.read_block_part(block, loc, buf, range.clone()) {
+            Ok(()) => {
+                bio.copy_to(d, p.done as u32, &buf.as_slice()[range])
+                    .map_err(|_| BlkStatus::IOERR)?;
+                Ok(false)
+            }
+            Err(s) if !s.is_medium_error() => Err(s),
+            Err(s) => {
+                self.count(Event::MainReadError);
+                if entry.is_none() {
+                    // Best effort: without memory for the mark the block is still not served.
+                    let _ = self.state.set(w, block, Some(Entry::Failing));
+                }
+                Err(s)
+            }
         }
-        self.count(Event::MainReadError);
-        if entry.is_none() {
-            // Best effort: without memory for the mark the block is still not served.
-            let _ = self.state.set(w, block, Some(Entry::Failing));
-        }
-        Err(EIO)
     }
 
-    /// Writes the piece of the bio to its block, wherever the block lives; if that fails
-    /// (or the block is known to fail), stages a move of the block to a new spare block
-    /// with this data. Returns whether a move was staged (the bio must wait for the group's
-    /// commit).
+    /// Writes the piece of the bio to its block, wherever the block lives (with the bio's
+    /// FUA); if that fails with a medium error (or the block is known to fail), stages a
+    /// move of the block to a new spare block with this data. Returns whether a move was
+    /// staged (the bio must wait for the group's commit).
     fn write_piece(
         &self,
         w: &mut Writer,
         bio: &mut DeferredBio<PerIo>,
-        d: &BioDetails,
+        io: &PerIo,
         op: ReqOp,
         p: Piece,
-        buf: &mut IoBuffer,
-    ) -> Result<bool> {
-        let Piece {
-            block, off, len, ..
-        } = p;
+        buf: &mut BlockBuffer,
+    ) -> Result<bool, BlkStatus> {
+        let Piece { block, off, .. } = p;
         let piece = &mut buf.as_mut_slice()[p.range()];
         if op == ReqOp::WriteZeroes {
             piece.fill(0);
         } else {
-            bio.copy_from(d, p.done as u32, piece)?;
+            bio.copy_from(&io.details, p.done as u32, piece)
+                .map_err(|_| BlkStatus::IOERR)?;
         }
         let state = &self.state;
         let entry = state.entry(block);
         let from = match entry {
             Some(Entry::Remapped(s)) => Some(s),
             None | Some(Entry::Failing) => None,
-            // Set only with the writer lock held, which we hold, and committed (the group
-            // is committed before a staged block is touched again) before it is released.
-            Some(Entry::Moving(_)) => return Err(EBUSY),
+            // Staged moves are committed before their block is touched again (see
+            // `handle_deferred`), so this is a frozen block: not writable until thawed.
+            Some(Entry::Moving(_)) => return Err(BlkStatus::IOERR),
         };
         // A block known to fail is not trusted with the data: it moves straight away.
         if entry != Some(Entry::Failing) {
             let (dev, base) = self.location(block, from);
             let sector = base + (off / 512) as u64;
-            if self.io.write(dev, sector, buf, off, len, false).is_ok() {
-                return Ok(false);
+            let op = DataOp::Write { fua: io.fua };
+            match rw_block(dev, sector, buf, p.range(), op) {
+                Ok(()) => return Ok(false),
+                Err(s) if !s.is_medium_error() => return Err(s),
+                Err(_) => self.count(if from.is_some() {
+                    Event::SpareError
+                } else {
+                    Event::MainWriteError
+                }),
             }
-            self.count(if from.is_some() {
-                Event::SpareError
-            } else {
-                Event::MainWriteError
-            });
         }
         // When the move fails, a block whose main write failed is failing; one whose spare
         // block failed keeps it (its old data, as the write did not happen).
-        let on_fail = from.map_or(Entry::Failing, Entry::Remapped);
+        let undo = Some(from.map_or(Entry::Failing, Entry::Remapped));
         let mv = Move {
             buf,
             valid: p.range(),
         };
-        self.stage_move(w, block, from, mv, on_fail, true)?;
-        Ok(true)
+        match self.stage_move(w, block, from, mv, undo, true) {
+            Ok(_) => Ok(true),
+            // Documented as EIO: the write failed; status says why (`exhausted`).
+            Err(BlkStatus::NOSPC) => Err(BlkStatus::IOERR),
+            Err(e) => Err(e),
+        }
     }
 
     /// Moves block `block`, whose data is at `from`, to a newly allocated spare block and
     /// stages the move in the group; [`Core::commit_group`] makes it durable and switches
-    /// the entry. On failure the entry becomes `on_fail`. The group must have room
-    /// (not [`Group::is_full`]).
+    /// the entry. If the move fails before it is staged the entry becomes `undo` (or
+    /// `Failing`, when the block's main data turned out unreadable); `NOSPC` says that no
+    /// spare block was free. The group must have room (not [`Group::is_full`]).
     fn stage_move(
         &self,
         w: &mut Writer,
         block: u64,
         from: Option<u64>,
         mv: Move<'_>,
-        on_fail: Entry,
+        undo: Option<Entry>,
         auto: bool,
-    ) -> Result<u64> {
+    ) -> Result<u64, BlkStatus> {
         let state = &self.state;
-        state.set(w, block, Some(Entry::Moving(from)))?;
+        let prior = state.entry(block);
+        state
+            .set(w, block, Some(Entry::Moving(from)))
+            .map_err(|_| BlkStatus::RESOURCE)?;
         state.srcu.synchronize();
         let block_bytes = self.block_bytes();
         let Move { buf, valid } = mv;
         let read = self
             .read_block_part(block, from, buf, 0..valid.start)
             .and_then(|()| self.read_block_part(block, from, buf, valid.end..block_bytes));
-        if read.is_err() {
-            self.count(Event::MainReadError);
-            let _ = state.set(w, block, Some(on_fail));
-            return Err(EIO);
+        if let Err(s) = read {
+            let after = if !s.is_medium_error() {
+                prior
+            } else if from.is_none() {
+                self.count(Event::MainReadError);
+                Some(Entry::Failing)
+            } else {
+                self.count(Event::SpareError);
+                undo
+            };
+            let _ = state.set(w, block, after);
+            return Err(s);
         }
-        loop {
+        let spare = loop {
             let Some(s) = w.alloc.alloc() else {
-                let _ = state.set(w, block, Some(on_fail));
+                let _ = state.set(w, block, undo);
                 if !state.exhausted.xchg(true, Full) {
                     self.handle.raise_event();
                 }
-                return Err(ENOSPC);
+                return Err(BlkStatus::NOSPC);
             };
             let sector = self.layout().block_sector(s);
-            if self
-                .io
-                .write(&self.spare, sector, buf, 0, block_bytes, true)
-                .is_err()
-            {
-                self.count(Event::SpareError);
-                let _ = state.retire(w, s);
-                // Recorded with the group while there is room beyond this move's own two
-                // changes; otherwise the next checkpoint records it (until then, after a
-                // crash, the block could be handed out again and would fail again).
-                w.group.record(Change::Retire { spare: s }, 2);
-                continue;
+            let op = DataOp::Write { fua: true };
+            match rw_block(&self.spare, sector, buf, 0..block_bytes, op) {
+                Ok(()) => break s,
+                Err(e) if e.is_medium_error() => {
+                    self.count(Event::SpareError);
+                    let _ = state.retire(w, s);
+                    // Recorded with the group while there is room beyond this move's own
+                    // two changes; otherwise the next checkpoint records it (until then,
+                    // after a crash, the block could be handed out again and would fail
+                    // again).
+                    w.group.record(Change::Retire { spare: s }, 2);
+                }
+                // The spare device itself is unreachable: do not burn its blocks.
+                Err(e) => {
+                    let _ = w.alloc.release(s);
+                    let _ = state.set(w, block, prior);
+                    return Err(e);
+                }
             }
-            // The data is durable in `s`; the remap is made durable with the group before
-            // anyone is told.
-            w.group.record(
-                Change::Remap {
-                    main: block,
-                    spare: s,
-                },
-                0,
-            );
-            w.group.stage(Staged {
-                block,
-                spare: s,
-                on_fail,
-                auto,
-            });
-            if let Some(old) = from {
-                // A write to it failed: never use it again.
-                w.group.record(Change::Retire { spare: old }, 0);
-                let _ = state.retire(w, old);
-            }
-            return Ok(s);
+        };
+        // The data is durable in `spare`; the remap is made durable with the group before
+        // anyone is told.
+        w.group.record(Change::Remap { main: block, spare }, 0);
+        if let Some(old) = from {
+            // A write to it failed: never use it again (once the move is committed).
+            w.group.record(Change::Retire { spare: old }, 0);
         }
+        w.group.stage(Staged {
+            block,
+            spare,
+            retire: from,
+            undo,
+            auto,
+        });
+        Ok(spare)
     }
 
     /// Handles `dmsetup message`.
@@ -537,7 +596,7 @@ impl Core {
                 }
             }
             Message::ClearErrors => {
-                let mut w = self.state.writer.lock();
+                let mut w = self.state.writer();
                 let last = self.blocks().saturating_sub(1);
                 let mut from = 0;
                 while let Some((b, e)) =
@@ -577,7 +636,7 @@ impl Core {
     /// `remap <block>`: copies the block's current data to a spare block, then remaps it.
     fn manual_remap(&self, block: u64) -> Result<u64, MessageError> {
         let state = &self.state;
-        let mut w = state.writer.lock();
+        let mut w = state.writer();
         let prev = state.entry(block);
         match prev {
             Some(Entry::Remapped(_)) => {
@@ -586,80 +645,64 @@ impl Core {
                 ))
             }
             Some(Entry::Moving(_)) => {
-                return Err(MessageError::new(EBUSY, c"remap: the block is being moved"))
+                return Err(MessageError::new(
+                    EBUSY,
+                    c"remap: the block is being moved or is frozen after a failed metadata write",
+                ))
             }
             None | Some(Entry::Failing) => {}
         }
-        let mut buf = IoBuffer::new(self.block_bytes())
-            .map_err(|_| MessageError::new(ENOMEM, c"out of memory"))?;
+        let Some(mut buf) = w.buf.take() else {
+            return Err(MessageError::new(EBUSY, c"remap: busy"));
+        };
         let mv = Move {
             buf: &mut buf,
             valid: 0..0,
         };
-        // On failure the block goes back to what it was.
-        let on_fail = prev.unwrap_or(Entry::Failing);
-        let r = self
-            .stage_move(&mut w, block, None, mv, on_fail, false)
-            .and_then(|s| self.commit_group(&mut w).map(|()| s));
-        if r.is_err() && prev.is_none() {
-            // `on_fail` could not express "no entry".
-            let _ = state.set(&mut w, block, None);
-        }
-        match r {
-            Ok(s) => Ok(s),
-            Err(e) if e == ENOSPC => Err(MessageError::new(ENOSPC, c"remap: no free spare block")),
-            Err(e) if e == EIO => Err(MessageError::new(
-                EIO,
-                c"remap: cannot read the block from the main device (a write to it remaps it)",
-            )),
-            Err(e) => Err(MessageError::new(
+        let staged = self.stage_move(&mut w, block, None, mv, prev, false);
+        w.buf = Some(buf);
+        let s = staged.map_err(|e| {
+            if e == BlkStatus::NOSPC {
+                MessageError::new(ENOSPC, c"remap: no free spare block")
+            } else if e.is_medium_error() {
+                MessageError::new(
+                    EIO,
+                    c"remap: cannot read the block (a write to it remaps it)",
+                )
+            } else {
+                MessageError::new(
+                    Error::from_errno(e.to_errno()),
+                    c"remap: a device failed (not a medium error); nothing changed",
+                )
+            }
+        })?;
+        self.commit_group(&mut w).map_err(|e| {
+            MessageError::new(
                 e,
-                c"remap: cannot update the remap table",
-            )),
-        }
+                c"remap: cannot write the metadata; the block is frozen (reads work, writes fail) until it can be",
+            )
+        })?;
+        Ok(s)
     }
 
     /// `unremap <block>`: copies the block back to the main device and frees its spare block.
     fn manual_unremap(&self, block: u64) -> Result<(), MessageError> {
         let state = &self.state;
-        let mut w = state.writer.lock();
+        let mut w = state.writer();
         let Some(Entry::Remapped(s)) = state.entry(block) else {
             return Err(MessageError::invalid(c"unremap: the block is not remapped"));
         };
-        let mut buf = IoBuffer::new(self.block_bytes())
-            .map_err(|_| MessageError::new(ENOMEM, c"out of memory"))?;
-        let fail = |w: &mut Writer, e: Error, reason: &'static CStr| {
-            let _ = state.set(w, block, Some(Entry::Remapped(s)));
-            MessageError::new(e, reason)
+        let Some(mut buf) = w.buf.take() else {
+            return Err(MessageError::new(EBUSY, c"unremap: busy"));
         };
-        state
-            .set(&mut w, block, Some(Entry::Moving(Some(s))))
-            .map_err(|e| MessageError::new(e, c"unremap: cannot update the remap table"))?;
-        state.srcu.synchronize();
-        let block_bytes = self.block_bytes();
-        if self
-            .read_block_part(block, Some(s), &mut buf, 0..block_bytes)
-            .is_err()
-        {
-            return Err(fail(&mut w, EIO, c"unremap: cannot read the spare block"));
-        }
-        let sector = block << self.layout().block_shift();
-        if self
-            .io
-            .write(&self.main, sector, &mut buf, 0, block_bytes, true)
-            .is_err()
-        {
-            return Err(fail(
-                &mut w,
-                EIO,
-                c"unremap: the main device failed the write; the block stays remapped",
-            ));
-        }
+        let r = self.unremap_copy(&mut w, block, s, &mut buf);
+        w.buf = Some(buf);
+        r?;
         if let Err(e) = self.commit(&mut w, &[Change::Unmap { main: block }]) {
-            return Err(fail(
-                &mut w,
+            state.freeze(&mut w, block, Some(Entry::Remapped(s)));
+            return Err(MessageError::new(
                 e,
-                c"unremap: cannot write the metadata; the block stays remapped",
+                c"unremap: cannot write the metadata; the block is frozen (reads work, writes fail) until it can be",
             ));
         }
         let _ = state.set(&mut w, block, None);
@@ -668,6 +711,41 @@ impl Core {
         state.srcu.synchronize();
         let _ = w.alloc.release(s);
         state.exhausted.store(false, Relaxed);
+        Ok(())
+    }
+
+    /// The first steps of `unremap`: marks the block moving, waits for the I/O that looked
+    /// it up, copies spare block `s` back to main (FUA). On failure the block stays
+    /// remapped.
+    fn unremap_copy(
+        &self,
+        w: &mut Writer,
+        block: u64,
+        s: u64,
+        buf: &mut BlockBuffer,
+    ) -> Result<(), MessageError> {
+        let state = &self.state;
+        let fail = |w: &mut Writer, e: BlkStatus, reason: &'static CStr| {
+            let _ = state.set(w, block, Some(Entry::Remapped(s)));
+            MessageError::new(Error::from_errno(e.to_errno()), reason)
+        };
+        state
+            .set(w, block, Some(Entry::Moving(Some(s))))
+            .map_err(|e| MessageError::new(e, c"unremap: cannot update the remap table"))?;
+        state.srcu.synchronize();
+        let all = 0..self.block_bytes();
+        if let Err(e) = self.read_block_part(block, Some(s), buf, all.clone()) {
+            return Err(fail(w, e, c"unremap: cannot read the spare block"));
+        }
+        let sector = block << self.layout().block_shift();
+        let op = DataOp::Write { fua: true };
+        if let Err(e) = rw_block(&self.main, sector, buf, all, op) {
+            return Err(fail(
+                w,
+                e,
+                c"unremap: the main device failed the write; the block stays remapped",
+            ));
+        }
         Ok(())
     }
 }

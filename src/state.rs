@@ -6,21 +6,23 @@
 //! old one may remap blocks until it is suspended. Both must see one table, so the state is
 //! keyed by its devices and spare region and kept in a registry (as dm-thin keeps its pool):
 //! the constructor takes the existing state or makes one, the destructor drops its
-//! reference. Persistence on the spare device comes with the metadata format.
+//! reference. The first constructor that finds the table not loaded loads it from the
+//! spare region (`metadata.rs`); every change is committed there before it is used.
 
 use crate::clock::now_ns;
-use crate::dm::{DmIo, IoBuffer};
+use crate::dm::{BlockBuffer, DmDev, DmIo, NoIo};
 use crate::logic::alloc::{bitmap_words, SpareAllocator};
-use crate::logic::format::{self, Change, FormatError};
+use crate::logic::format::{Change, FormatError, Identity};
 use crate::logic::layout::SpareLayout;
 use crate::logic::route::{Entry, Lookup};
 use crate::maple::ValueTree;
-use crate::metadata::Metadata;
+use crate::metadata::{LoadError, Metadata, TableSink};
 use crate::remap::Group;
 use crate::srcu::Srcu;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{new_mutex, Arc, Mutex};
 
 /// What identifies a spare region and the data it describes.
@@ -67,16 +69,63 @@ impl Counters {
     }
 }
 
+/// A block whose move could neither be committed nor undone on disk: its entry stays
+/// `Moving` (reads go to where its data was, writes fail) until a checkpoint succeeds,
+/// which records the undone state; then it takes `undo`.
+#[derive(Clone, Copy)]
+pub(crate) struct Frozen {
+    pub(crate) block: u64,
+    /// The entry after the undo (`None`: no entry).
+    pub(crate) undo: Option<Entry>,
+}
+
 /// Table changes are made only with this held; it owns the allocator and the on-disk
 /// metadata.
 pub(crate) struct Writer {
     pub(crate) alloc: SpareAllocator<KVVec<u64>>,
-    /// Retired spare blocks, in order (for checkpoints).
-    pub(crate) retired: KVec<u64>,
+    /// Retired spare blocks, sorted (for checkpoints). kvmalloc memory: it may grow large
+    /// on a failing spare device.
+    pub(crate) retired: KVVec<u64>,
     /// The table on the spare device; `None` until loaded.
     pub(crate) meta: Option<Metadata>,
     /// Moves staged by a worker, committed before the lock is released.
     pub(crate) group: Group,
+    /// Blocks waiting for a checkpoint to undo their move (see [`Frozen`]).
+    pub(crate) frozen: KVec<Frozen>,
+    /// One block of data for the worker and the messages (taken while in use).
+    pub(crate) buf: Option<BlockBuffer>,
+}
+
+/// The writer lock held, in a `GFP_NOIO` scope: a holder may wait for I/O to this device
+/// (the worker does), so its allocations must not recurse into writeback.
+pub(crate) struct WriterGuard<'a> {
+    // Declared first: unlocked before the scope ends.
+    guard: Guard<'a, Writer, MutexBackend>,
+    _noio: NoIo,
+    state: &'a RemapState,
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        // What readers (sysfs, status) show of the allocator, published as the lock goes.
+        let a = &self.guard.alloc;
+        self.state.spare_free.store(a.free(), Relaxed);
+        self.state.spare_retired.store(a.retired(), Relaxed);
+    }
+}
+
+impl core::ops::Deref for WriterGuard<'_> {
+    type Target = Writer;
+
+    fn deref(&self) -> &Writer {
+        &self.guard
+    }
+}
+
+impl core::ops::DerefMut for WriterGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Writer {
+        &mut self.guard
+    }
 }
 
 /// The remap table of one spare region.
@@ -87,7 +136,7 @@ pub(crate) struct RemapState {
     /// main block -> `Entry::to_raw()`; lock-free reads.
     #[pin]
     tree: ValueTree,
-    /// Writes in flight hold a read section; moving a block waits for them.
+    /// I/O that a move must wait for holds a read section (see `target.rs`, `map`).
     #[pin]
     pub(crate) srcu: Srcu,
     /// Entries of any kind: `map` skips the lookup while this is zero.
@@ -100,20 +149,27 @@ pub(crate) struct RemapState {
     pub(crate) meta_seq: Atomic<u64>,
     pub(crate) meta_copies_valid: Atomic<u32>,
     pub(crate) meta_bytes: Atomic<u64>,
+    /// Blocks frozen after a failed commit (see [`Frozen`]).
+    pub(crate) frozen: Atomic<u64>,
+    /// The allocator's free and retired spare blocks, as of the last writer unlock.
+    pub(crate) spare_free: Atomic<u64>,
+    pub(crate) spare_retired: Atomic<u64>,
     /// When the last commit or checkpoint succeeded (monotonic ns; 0: never).
     last_commit_ns: Atomic<u64>,
     #[pin]
-    pub(crate) writer: Mutex<Writer>,
+    writer: Mutex<Writer>,
     pub(crate) counters: Counters,
 }
 
 impl RemapState {
     fn new(key: StateKey, layout: SpareLayout) -> Result<Arc<Self>> {
+        let _noio = NoIo::enter();
         let words = bitmap_words(&layout);
         let mut bits = KVVec::with_capacity(words, GFP_KERNEL)?;
         bits.resize(words, 0u64, GFP_KERNEL)?;
         let alloc = SpareAllocator::new(bits, layout).ok_or(ENOMEM)?;
         let group = Group::new()?;
+        let buf = BlockBuffer::new(key.block_size as usize)?;
         Arc::pin_init(
             try_pin_init!(Self {
                 key,
@@ -127,17 +183,32 @@ impl RemapState {
                 meta_seq: Atomic::new(0),
                 meta_copies_valid: Atomic::new(0),
                 meta_bytes: Atomic::new(0),
+                frozen: Atomic::new(0),
+                spare_free: Atomic::new(layout.data_blocks()),
+                spare_retired: Atomic::new(0),
                 last_commit_ns: Atomic::new(0),
                 writer <- new_mutex!(Writer {
                     alloc,
-                    retired: KVec::new(),
+                    retired: KVVec::new(),
                     meta: None,
                     group,
+                    frozen: KVec::new(),
+                    buf: Some(buf),
                 }),
                 counters: Counters::new(),
             }),
             GFP_KERNEL,
         )
+    }
+
+    /// Takes the writer lock (see [`WriterGuard`]).
+    pub(crate) fn writer(&self) -> WriterGuard<'_> {
+        let noio = NoIo::enter();
+        WriterGuard {
+            guard: self.writer.lock(),
+            _noio: noio,
+            state: self,
+        }
     }
 
     /// Whether the table has no entry at all (the fast path's check).
@@ -177,109 +248,331 @@ impl RemapState {
         Self::adjust(&self.failing, failing(old), failing(new));
         Ok(())
     }
+
+    /// Retires spare block `spare` in the allocator and the retired list (the list says
+    /// which blocks are retired; the allocator only that they are taken). Retiring a
+    /// retired block changes nothing.
+    pub(crate) fn retire(&self, w: &mut Writer, spare: u64) -> Result {
+        let Err(i) = w.retired.binary_search(&spare) else {
+            return Ok(());
+        };
+        w.retired.reserve(1, GFP_KERNEL)?;
+        w.alloc.retire(spare).map_err(|_| EINVAL)?;
+        w.retired
+            .insert_within_capacity(i, spare)
+            .map_err(|_| ENOMEM)
+    }
+
+    /// Whether spare block `spare` is retired.
+    fn is_retired(w: &Writer, spare: u64) -> bool {
+        w.retired.binary_search(&spare).is_ok()
+    }
+
+    /// Forgets the whole table in memory (before loading it again).
+    fn reset(&self, w: &mut Writer) {
+        while let Some((b, _)) = self.first_in(0, u64::MAX - 1) {
+            let _ = self.set(w, b, None);
+        }
+        w.alloc.reset();
+        w.retired.clear();
+        w.frozen.clear();
+        self.frozen.store(0, Relaxed);
+        self.exhausted.store(false, Relaxed);
+    }
 }
 
-impl RemapState {
-    /// Applies a change read from the metadata at load time. `blocks` is the number of main
-    /// blocks of the target; anything out of range or contradictory is an error.
-    pub(crate) fn apply_change(
-        &self,
-        w: &mut Writer,
-        c: Change,
-        blocks: u64,
-    ) -> Result<(), FormatError> {
+/// What a constructor asks [`RemapState::load`] for.
+pub(crate) struct LoadRequest {
+    /// What the table line and the devices say the metadata must describe.
+    pub(crate) identity: Identity,
+    /// Metadata I/O unit for a new format (the spare device's logical block size).
+    pub(crate) io_unit: u32,
+    /// Overwrite whatever the region holds (feature argument `format`).
+    pub(crate) format: bool,
+    /// Main blocks of the target.
+    pub(crate) blocks: u64,
+}
+
+/// Applies a table being loaded to the state ([`RemapState::load`]).
+struct Loader<'a> {
+    state: &'a RemapState,
+    w: &'a mut Writer,
+    /// Main blocks of the target: entries beyond are refused.
+    blocks: u64,
+}
+
+impl TableSink for Loader<'_> {
+    fn reset(&mut self) {
+        self.state.reset(self.w);
+    }
+
+    fn apply(&mut self, c: Change) -> Result<(), FormatError> {
+        let (state, w) = (self.state, &mut *self.w);
         match c {
             Change::Remap { main, spare } => {
-                if main >= blocks {
+                if main >= self.blocks {
                     return Err(FormatError::Entries);
                 }
-                if let Some(Entry::Remapped(old)) = self.entry(main) {
+                if let Some(Entry::Remapped(old)) = state.entry(main) {
                     w.alloc.release(old).map_err(|_| FormatError::Entries)?;
                 }
                 w.alloc.mark_used(spare).map_err(|_| FormatError::Entries)?;
-                self.set(w, main, Some(Entry::Remapped(spare)))
+                state
+                    .set(w, main, Some(Entry::Remapped(spare)))
                     .map_err(|_| FormatError::Space)
             }
             Change::Unmap { main } => {
-                if let Some(Entry::Remapped(old)) = self.entry(main) {
+                if let Some(Entry::Remapped(old)) = state.entry(main) {
                     w.alloc.release(old).map_err(|_| FormatError::Entries)?;
-                    self.set(w, main, None).map_err(|_| FormatError::Space)?;
+                    state.set(w, main, None).map_err(|_| FormatError::Space)?;
                 }
                 Ok(())
             }
-            Change::Retire { spare } => self.retire(w, spare).map_err(|_| FormatError::Entries),
+            // A block that still holds a remapped block cannot be retired.
+            Change::Retire { spare } => {
+                if !RemapState::is_retired(w, spare) && w.alloc.is_taken(spare) {
+                    return Err(FormatError::Entries);
+                }
+                state.retire(w, spare).map_err(|_| FormatError::Entries)
+            }
+        }
+    }
+}
+
+/// The table as a checkpoint must record it once `changes` are committed: remaps in
+/// block order, then retired spare blocks in order. Entries of blocks being moved take
+/// the location `changes` gives them, or else stay where their data is (`Moving(from)`);
+/// spare blocks `changes` retire join the retired ones.
+struct NewState<'a> {
+    state: &'a RemapState,
+    changes: &'a [Change],
+    retired: &'a [u64],
+    /// Next main block to look at; `None` once the remaps are done.
+    next: Option<u64>,
+    /// Next position in `retired`, and the last retired block produced.
+    ri: usize,
+    last_retired: Option<u64>,
+}
+
+impl<'a> NewState<'a> {
+    fn new(state: &'a RemapState, retired: &'a [u64], changes: &'a [Change]) -> Self {
+        Self {
+            state,
+            changes,
+            retired,
+            next: Some(0),
+            ri: 0,
+            last_retired: None,
         }
     }
 
-    /// Retires spare block `spare` in the allocator and the retired list.
-    pub(crate) fn retire(&self, w: &mut Writer, spare: u64) -> Result {
-        w.alloc.retire(spare).map_err(|_| EINVAL)?;
-        if let Err(i) = w.retired.binary_search(&spare) {
-            w.retired.insert_within_capacity(i, spare).or_else(|_| {
-                w.retired.reserve(1, GFP_KERNEL)?;
-                w.retired
-                    .insert_within_capacity(i, spare)
-                    .map_err(|_| ENOMEM)
-            })?;
+    /// Where `changes` put main block `block`, if they touch it: `Some(None)` for main.
+    fn pending(&self, block: u64) -> Option<Option<u64>> {
+        self.changes.iter().rev().find_map(|c| match *c {
+            Change::Remap { main, spare } if main == block => Some(Some(spare)),
+            Change::Unmap { main } if main == block => Some(None),
+            _ => None,
+        })
+    }
+
+    /// The smallest spare block `changes` retire that is above `after`.
+    fn pending_retired_after(&self, after: Option<u64>) -> Option<u64> {
+        self.changes
+            .iter()
+            .filter_map(|c| match *c {
+                Change::Retire { spare } if after.is_none_or(|a| spare > a) => Some(spare),
+                _ => None,
+            })
+            .min()
+    }
+}
+
+impl Iterator for NewState<'_> {
+    type Item = Change;
+
+    fn next(&mut self) -> Option<Change> {
+        while let Some(from) = self.next {
+            let Some((b, e)) = self.state.first_in(from, u64::MAX - 1) else {
+                self.next = None;
+                break;
+            };
+            self.next = b.checked_add(1);
+            let location = match e {
+                Entry::Remapped(s) => Some(s),
+                Entry::Failing => None,
+                Entry::Moving(from) => self.pending(b).unwrap_or(from),
+            };
+            if let Some(spare) = location {
+                return Some(Change::Remap { main: b, spare });
+            }
+        }
+        while self
+            .retired
+            .get(self.ri)
+            .is_some_and(|&r| self.last_retired.is_some_and(|l| r <= l))
+        {
+            self.ri += 1;
+        }
+        let listed = self.retired.get(self.ri).copied();
+        let pending = self.pending_retired_after(self.last_retired);
+        let spare = match (listed, pending) {
+            (Some(a), Some(p)) => a.min(p),
+            (a, p) => a.or(p)?,
+        };
+        self.last_retired = Some(spare);
+        Some(Change::Retire { spare })
+    }
+}
+
+impl RemapState {
+    /// Loads the table from the spare region (`format`: formats it instead; a blank
+    /// region is formatted too) into this state, and rewrites the copies when they
+    /// differ. Called with the writer lock held by the first constructor that finds the
+    /// table not loaded; on failure the state stays empty and not loaded.
+    pub(crate) fn load(
+        &self,
+        w: &mut Writer,
+        spare: &DmDev,
+        io: &DmIo,
+        req: &LoadRequest,
+    ) -> Result<(), LoadError> {
+        let mut loader = Loader {
+            state: self,
+            w: &mut *w,
+            blocks: req.blocks,
+        };
+        loader.reset();
+        let r = Metadata::load(
+            spare,
+            io,
+            self.layout,
+            req.identity,
+            req.io_unit,
+            req.format,
+            &mut loader,
+        );
+        let meta = match r {
+            Ok((meta, _formatted)) => meta,
+            Err(e) => {
+                self.reset(w);
+                return Err(e);
+            }
+        };
+        let repair = meta.needs_checkpoint();
+        w.meta = Some(meta);
+        self.publish(w, false);
+        if repair && self.checkpoint(w, spare, io).is_err() {
+            w.meta = None;
+            self.reset(w);
+            return Err(LoadError::Write);
         }
         Ok(())
     }
 
-    /// Makes `changes` durable in the metadata (a journal record, after a checkpoint when
-    /// the journal is full). Without metadata (not loaded yet) there is nothing to do.
+    /// Makes `changes` durable in the metadata: one journal record when it can be
+    /// appended; otherwise, or when appending fails on any copy, a checkpoint of the
+    /// table with `changes` applied (rolling the commit forward). After an error the
+    /// changes may or may not be on disk: the caller must not use them, and must not let
+    /// anything depend on them being undone either (see [`Frozen`]).
     pub(crate) fn commit(
         &self,
         w: &mut Writer,
-        spare: &crate::dm::DmDev,
+        spare: &DmDev,
         io: &DmIo,
         changes: &[Change],
     ) -> Result {
-        let needs_checkpoint = match &w.meta {
-            None => return Ok(()),
-            Some(m) => !m.fits(changes.len()),
+        let Some(m) = w.meta.as_mut() else {
+            // Not loaded (a constructor's load failed): nothing can be made durable.
+            return Err(EIO);
         };
-        let r = if needs_checkpoint {
-            self.checkpoint(w, spare, io)
-        } else {
+        let appended = w.frozen.is_empty()
+            && !changes.is_empty()
+            && m.can_append(changes.len())
+            && m.append(spare, io, changes).is_ok();
+        let r = if appended {
+            // Committed. A copy that missed the record is rewritten at once (with these
+            // changes: their entries are not switched yet, and a checkpoint without them
+            // would supersede the record); should that fail, the next commit tries again.
+            if m.needs_checkpoint() {
+                let _ = self.write_checkpoint(w, spare, io, changes);
+            }
             Ok(())
-        }
-        .and_then(|()| match w.meta.as_mut() {
-            Some(m) => m.append(spare, io, changes),
-            None => Ok(()),
-        });
+        } else {
+            self.write_checkpoint(w, spare, io, changes)
+        };
         self.publish(w, r.is_ok());
         r
     }
 
-    /// Writes the whole table as a checkpoint to every copy.
-    pub(crate) fn checkpoint(&self, w: &mut Writer, spare: &crate::dm::DmDev, io: &DmIo) -> Result {
-        let Some(m) = w.meta.as_ref() else {
-            return Ok(());
-        };
-        let mut slot = IoBuffer::new(m.slot_bytes() as usize)?;
-        let mut next = 0u64;
-        let remaps = core::iter::from_fn(|| {
-            while let Some((b, e)) = self.first_in(next, u64::MAX - 1) {
-                next = b + 1;
-                if let Some(s) = e.read_location() {
-                    return Some((b, s));
-                }
-            }
-            None
-        });
-        let (n, crc) = format::encode_checkpoint(
-            slot.as_mut_slice(),
-            remaps,
-            w.retired.iter().copied(),
-            crate::metadata::crc32c,
-        )
-        .map_err(|_| ENOSPC)?;
-        let r = match w.meta.as_mut() {
-            Some(m) => m.checkpoint(spare, io, &mut slot, n, crc),
-            None => Ok(()),
-        };
+    /// Writes the whole table as a checkpoint to every copy (after a load that found the
+    /// copies different, a grown target, or to undo frozen moves).
+    pub(crate) fn checkpoint(&self, w: &mut Writer, spare: &DmDev, io: &DmIo) -> Result {
+        let r = self.write_checkpoint(w, spare, io, &[]);
         self.publish(w, r.is_ok());
         r
+    }
+
+    /// A checkpoint of the table with `changes` applied; when it succeeds, frozen moves
+    /// are undone (the checkpoint recorded them undone).
+    fn write_checkpoint(
+        &self,
+        w: &mut Writer,
+        spare: &DmDev,
+        io: &DmIo,
+        changes: &[Change],
+    ) -> Result {
+        let Writer { meta, retired, .. } = &mut *w;
+        let Some(m) = meta.as_mut() else {
+            return Err(EIO);
+        };
+        m.checkpoint(spare, io, NewState::new(self, retired, changes))?;
+        let frozen = core::mem::take(&mut w.frozen);
+        for f in frozen.iter() {
+            let _ = self.set(w, f.block, f.undo);
+        }
+        w.frozen = frozen;
+        w.frozen.clear();
+        self.frozen.store(0, Relaxed);
+        Ok(())
+    }
+
+    /// Leaves `block` frozen (see [`Frozen`]) with `undo` as its entry once undone.
+    pub(crate) fn freeze(&self, w: &mut Writer, block: u64, undo: Option<Entry>) {
+        if w.frozen.push(Frozen { block, undo }, GFP_KERNEL).is_ok() {
+            self.frozen.add(1, Relaxed);
+        }
+        // Without memory for the record the block stays `Moving` until the table is
+        // loaded again: still never wrong, only unwritable.
+    }
+
+    /// Records a longer target: a checkpoint with the new identity. Called when a table
+    /// with a longer target is resumed.
+    pub(crate) fn grow(
+        &self,
+        w: &mut Writer,
+        spare: &DmDev,
+        io: &DmIo,
+        target_len: u64,
+        main_sectors: u64,
+    ) -> Result {
+        let Some(m) = w.meta.as_mut() else {
+            return Err(EIO);
+        };
+        if m.identity().target_len >= target_len {
+            return Ok(());
+        }
+        let id = Identity {
+            target_len,
+            main_sectors,
+            ..*m.identity()
+        };
+        m.set_identity(id);
+        self.checkpoint(w, spare, io)
+    }
+
+    /// The target length the metadata describes, once loaded.
+    pub(crate) fn metadata_target_len(&self, w: &Writer) -> Option<u64> {
+        w.meta.as_ref().map(|m| m.identity().target_len)
     }
 
     /// Copies the metadata state into the status atomics; `committed`: a commit or
@@ -368,17 +661,13 @@ impl core::ops::Deref for StateRef {
 }
 
 /// The state for the spare region of `spare` described by `key`: the one already in use
-/// (a table reload) or a new one.
-/// Returns the state and whether it is new (its table must be loaded).
-pub(crate) fn acquire(
-    key: StateKey,
-    layout: SpareLayout,
-) -> Result<(StateRef, bool), AcquireError> {
+/// (a table reload) or a new one, not loaded yet (see [`RemapState::load`]).
+pub(crate) fn acquire(key: StateKey, layout: SpareLayout) -> Result<StateRef, AcquireError> {
     let mut reg = REGISTRY.lock();
     for r in reg.iter_mut() {
         if r.state.key == key {
             r.users += 1;
-            return Ok((StateRef(r.state.clone()), false));
+            return Ok(StateRef(r.state.clone()));
         }
         if r.state.key.overlaps(&key) {
             return Err(AcquireError::Conflict);
@@ -393,7 +682,7 @@ pub(crate) fn acquire(
         GFP_KERNEL,
     )
     .map_err(|_| AcquireError::NoMemory)?;
-    Ok((StateRef(state), true))
+    Ok(StateRef(state))
 }
 
 impl Drop for StateRef {
@@ -402,8 +691,7 @@ impl Drop for StateRef {
         if let Some(i) = reg.iter().position(|r| Arc::ptr_eq(&r.state, &self.0)) {
             reg[i].users -= 1;
             if reg[i].users == 0 {
-                // The last user: drop the state (the table lives on the spare device once
-                // metadata is persistent; until then it ends with its last table).
+                // The last user: drop the state (the table lives on in the spare region).
                 let _ = reg.remove(i);
             }
         }

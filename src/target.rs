@@ -12,17 +12,17 @@
 
 use crate::dm::{
     Bio, BioDetails, BioQueue, BlkStatus, CtrError, DeferredBio, DeviceIter, DmDev, DmIo,
-    EndIoResult, MapResult, MessageError, Operations, ReqOp, ResultBuf, StatusType, TargetCtx,
-    TargetHandle, FEATURE_NOWAIT,
+    EndIoResult, MapResult, MessageError, Operations, QueueLimits, ReqOp, ResultBuf, StatusType,
+    TargetCtx, TargetHandle, FEATURE_NOWAIT, MAX_LOGICAL_BLOCK_SIZE,
 };
 use crate::logic::args::{self, DeviceGeometry, Features};
 use crate::logic::format::Identity;
 use crate::logic::layout::SpareLayout;
 use crate::logic::route::{self, Access, Destination, Route};
 use crate::logic::stats::Slot;
-use crate::metadata::{LoadError, Metadata};
+use crate::metadata::LoadError;
 use crate::srcu::SrcuToken;
-use crate::state::{self, AcquireError, StateKey, StateRef};
+use crate::state::{self, AcquireError, LoadRequest, StateKey, StateRef};
 use crate::stats::{IoKind, IoTiming};
 use crate::sysfs;
 use crate::workqueue::OrderedQueue;
@@ -47,9 +47,12 @@ pub(crate) struct PerIo {
     has_token: bool,
     /// The worker owns the bio; its second `end_io` only passes the status on.
     owned: bool,
-    /// For a bio the worker holds until its remaps are committed: whether everything
-    /// else it asked for succeeded.
-    pub(crate) pieces_ok: bool,
+    /// Whether the bio asked for FUA when `map` saw it (the block layer may strip the
+    /// flag from the clone on its way down); the worker's writes for it keep it.
+    pub(crate) fua: bool,
+    /// For a bio the worker holds until its remaps are committed: the status of
+    /// everything else it asked for.
+    pub(crate) pieces_status: BlkStatus,
     /// Instrumentation: when `map` started, what kind of I/O this is.
     timing: IoTiming,
 }
@@ -126,21 +129,6 @@ impl RemapTarget {
     }
 }
 
-/// Whether a failed bio may have met a bad block, which the worker retries and remaps.
-/// Other statuses are not the medium's fault and go up as they are: `NOTSUPP` (the device
-/// lacks the operation), `NOSPC` (a thin main device ran out of space: remapping would only
-/// hide that) and `AGAIN` (a `REQ_NOWAIT` bio that would have had to wait, for example to be
-/// split by the device below; the submitter retries it without `REQ_NOWAIT`).
-fn may_be_bad_block(status: BlkStatus) -> bool {
-    ![
-        BlkStatus::OK,
-        BlkStatus::NOTSUPP,
-        BlkStatus::NOSPC,
-        BlkStatus::AGAIN,
-    ]
-    .contains(&status)
-}
-
 fn nomem<E>(_: E) -> CtrError {
     CtrError::new(ENOMEM, c"Cannot allocate memory")
 }
@@ -149,10 +137,76 @@ fn ctr_error(e: args::ArgError) -> CtrError {
     CtrError::invalid(e.message())
 }
 
+/// The constructor's part of loading: the first constructor that finds the state's
+/// table not loaded loads it (or formats a blank region); a table shorter than the one
+/// the metadata was made for is refused.
+fn load_table(
+    ctx: &TargetCtx<'_>,
+    state: &StateRef,
+    spare: &DmDev,
+    io: &DmIo,
+    main: &DmDev,
+    features: &Features,
+) -> Result<(), CtrError> {
+    let layout = state.layout;
+    let mut w = state.writer();
+    if w.meta.is_none() {
+        let identity = Identity {
+            copies: layout.copies(),
+            block_size: features.block_size(),
+            spare_start: state.key.spare_start,
+            spare_len: state.key.spare_len,
+            main_sectors: main.sectors(),
+            target_len: ctx.len(),
+            main_lbs: main.logical_block_size(),
+        };
+        let req = LoadRequest {
+            identity,
+            io_unit: spare.logical_block_size().max(512),
+            format: features.format,
+            blocks: ctx.len() >> layout.block_shift(),
+        };
+        state
+            .load(&mut w, spare, io, &req)
+            .map_err(|e| match e {
+                LoadError::NoValidCopy => CtrError::invalid(
+                    c"No valid metadata copy in the spare region; the feature argument 'format' overwrites it",
+                ),
+                LoadError::Identity => CtrError::invalid(
+                    c"Metadata in the spare region belongs to a different main device or geometry",
+                ),
+                LoadError::Shorter => CtrError::invalid(
+                    c"Target is shorter than the one the remap table was made for; shrinking is not supported",
+                ),
+                LoadError::Unreadable => CtrError::new(
+                    EIO,
+                    c"The newest metadata copy cannot be read and no readable copy holds its state; not loading an older one (see dm-remap-tool check)",
+                ),
+                LoadError::IoUnit => CtrError::invalid(
+                    c"Metadata was written for a spare device with smaller logical blocks than this one",
+                ),
+                LoadError::Table => {
+                    CtrError::invalid(c"Metadata table is inconsistent (check it with dm-remap-tool)")
+                }
+                LoadError::Write => CtrError::new(EIO, c"Cannot write metadata to the spare device"),
+                LoadError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate memory"),
+            })?;
+    }
+    if state
+        .metadata_target_len(&w)
+        .is_some_and(|len| ctx.len() < len)
+    {
+        return Err(CtrError::invalid(
+            c"Target is shorter than the one the remap table was made for; shrinking is not supported",
+        ));
+    }
+    Ok(())
+}
+
 #[vtable]
 impl Operations for RemapTarget {
     const NAME: &'static CStr = c"remap";
-    const VERSION: [u32; 3] = [0, 3, 0];
+    const VERSION: [u32; 3] = [0, 4, 0];
     // Not PASSES_INTEGRITY, PASSES_CRYPTO, ZONED_HM or ATOMIC_WRITES as dm-linear is:
     // remapped blocks live on another device at another offset, and a bio may be split.
     const FEATURES: u64 = FEATURE_NOWAIT;
@@ -167,7 +221,7 @@ impl Operations for RemapTarget {
         let parsed = args::parse_table_args(&words).map_err(ctr_error)?;
         // The on-disk format is the standard CRC32C; a kernel whose crc32c() differed would
         // make every table unreadable.
-        if crate::metadata::crc32c(b"123456789") != 0xe306_9283 {
+        if crate::logic::format::crc32c(crate::crc::crc32c_update, b"123456789") != 0xe306_9283 {
             return Err(CtrError::new(
                 EINVAL,
                 c"The kernel's crc32c() failed its self-test",
@@ -186,6 +240,9 @@ impl Operations for RemapTarget {
             spare_sectors: spare.sectors(),
             same_device: main.is_same_device(&spare),
             logical_block_size: main.logical_block_size().max(spare.logical_block_size()),
+            spare_logical_block_size: spare.logical_block_size(),
+            target_begin: ctx.begin(),
+            max_block_size: MAX_LOGICAL_BLOCK_SIZE,
         };
         args::validate_geometry(&parsed, &geometry).map_err(ctr_error)?;
         let block_size = parsed.features.block_size();
@@ -205,7 +262,7 @@ impl Operations for RemapTarget {
             block_size,
             copies: layout.copies(),
         };
-        let (state, new) = state::acquire(key, layout).map_err(|e| match e {
+        let state = state::acquire(key, layout).map_err(|e| match e {
             AcquireError::Conflict => CtrError::new(
                 EBUSY,
                 c"Spare region overlaps one in use by another remap device or configuration",
@@ -213,49 +270,7 @@ impl Operations for RemapTarget {
             AcquireError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate the remap table"),
         })?;
         let io = DmIo::new().map_err(|e| CtrError::new(e, c"Cannot create dm-io client"))?;
-        if new {
-            // First user of this spare region: load its table (a reload shares the loaded
-            // one, see state.rs).
-            let identity = Identity {
-                copies: layout.copies(),
-                block_size,
-                spare_start: parsed.spare_start,
-                spare_len: parsed.spare_len,
-                main_sectors: main.sectors(),
-                target_len: ctx.len(),
-                main_lbs: main.logical_block_size(),
-            };
-            let blocks = ctx.len() >> layout.block_shift();
-            let mut w = state.writer.lock();
-            let loaded =
-                Metadata::load(&spare, &io, layout, identity, parsed.features.format, |c| {
-                    state.apply_change(&mut w, c, blocks)
-                });
-            let (meta, _formatted) = loaded.map_err(|e| match e {
-                LoadError::NoValidCopy => CtrError::invalid(
-                    c"No valid metadata copy in the spare region; the feature argument 'format' overwrites it",
-                ),
-                LoadError::Identity => CtrError::invalid(
-                    c"Metadata in the spare region belongs to a different main device or geometry",
-                ),
-                LoadError::Table => {
-                    CtrError::invalid(c"Metadata table is inconsistent (check it with dm-remap-tool)")
-                }
-                LoadError::Write => {
-                    CtrError::new(EIO, c"Cannot write metadata to the spare device")
-                }
-                LoadError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate memory"),
-            })?;
-            let all_current = meta.copies_valid() == layout.copies();
-            w.meta = Some(meta);
-            if !all_current {
-                // Rewrite every copy from the loaded state: repairs stale and corrupt ones.
-                state
-                    .checkpoint(&mut w, &spare, &io)
-                    .map_err(|e| CtrError::new(e, c"Cannot write metadata to the spare device"))?;
-            }
-            state.publish(&w, false);
-        }
+        load_table(ctx, &state, &spare, &io, &main, &parsed.features)?;
         let queue = OrderedQueue::new(c"dm_remap_worker")
             .map_err(|e| CtrError::new(e, c"Cannot allocate workqueue"))?;
         let registration = sysfs::register(&ctx.handle(), state.arc(), !parsed.features.no_stats)
@@ -331,6 +346,27 @@ impl Operations for RemapTarget {
         self.queue.flush();
     }
 
+    fn preresume(&self) -> Result {
+        // A longer target (a grown device) is recorded in the metadata when its table goes
+        // live; until then the table on disk stays valid for the shorter one.
+        let core = &*self.core;
+        let mut w = core.state.writer();
+        match core.state.metadata_target_len(&w) {
+            Some(len) if len < core.len => {
+                let r =
+                    core.state
+                        .grow(&mut w, &core.spare, &core.io, core.len, core.main.sectors());
+                if r.is_err() {
+                    pr_err!(
+                        "remap: cannot record the longer target in the metadata; not resumed\n"
+                    );
+                }
+                r
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn resume(&self) {
         // The table's instrumentation choice applies when it goes live (not when it is
         // loaded: the load may be abandoned), and only then: a later suspend and resume
@@ -351,12 +387,22 @@ impl Operations for RemapTarget {
     }
 
     fn message(&self, argv: &[&CStr], out: &mut ResultBuf<'_>) -> Result<(), MessageError> {
+        #[cfg(dmr_test_hooks)]
+        if let Some(r) = crate::test_hooks::message(argv) {
+            return r;
+        }
         let r = self.core.message(argv, out);
         // Writes that waited for a block being moved can go on now.
         if !self.core.deferred.is_empty() {
             self.kick();
         }
         r
+    }
+
+    fn io_hints(&self, limits: &mut QueueLimits) {
+        // Every bio covers whole blocks: no write can end inside a block whose other part
+        // cannot be read (docs/design.md, "Whole-block I/O").
+        limits.stack_block_size(self.core.features.block_size());
     }
 
     fn iterate_devices(&self, iter: &mut DeviceIter<'_>) -> c_int {
@@ -398,8 +444,24 @@ impl RemapTarget {
             }
         };
         io.timing.kind = kind;
+        io.fua = bio.is_fua();
         let rel = bio.sector() - core.begin;
         let state = &core.state;
+        let write = access == Access::Write;
+        if !write && state.is_empty() {
+            // Reads of the main device need no read section (below): nothing is freed or
+            // overwritten under them.
+            bio.set_dev(&core.main);
+            bio.set_sector(rel);
+            io.details = bio.record();
+            return MapResult::Remapped;
+        }
+        // The read section is entered before the table is looked at: a move that marks a
+        // block `Moving` after this point waits (`synchronize_srcu`) for this bio, and one
+        // that marked it before is seen by the lookup. Entering after the lookup would let
+        // a write routed to main land behind a move's copy, or a read go to a spare block
+        // that was freed and reused meanwhile.
+        let token = state.srcu.down_read();
         let r = if state.is_empty() {
             Route {
                 dest: Destination::Main,
@@ -408,10 +470,13 @@ impl RemapTarget {
         } else {
             route::route(rel, sectors, core.layout().block_shift(), access, &**state)
         };
+        #[cfg(dmr_test_hooks)]
+        crate::test_hooks::after_lookup(rel >> core.layout().block_shift());
         bio.accept_partial(r.sectors);
         io.details = bio.record();
-        let to_spare = match r.dest {
+        match r.dest {
             Destination::Worker { .. } => {
+                state.srcu.up_read(token);
                 io.timing.remap_hit = true;
                 io.owned = true;
                 return MapResult::Defer;
@@ -419,21 +484,22 @@ impl RemapTarget {
             Destination::Main => {
                 bio.set_dev(&core.main);
                 bio.set_sector(rel);
-                false
+                if !write {
+                    state.srcu.up_read(token);
+                    return MapResult::Remapped;
+                }
             }
             Destination::Spare { block, offset } => {
                 bio.set_dev(&core.spare);
                 bio.set_sector(core.layout().block_sector(block) + offset);
                 io.timing.remap_hit = true;
-                true
             }
-        };
-        // Writes anywhere (a move must not race them) and any I/O to a spare block (a
-        // freed spare block must not be reused under a read still in flight).
-        if access == Access::Write || to_spare {
-            io.token = state.srcu.down_read();
-            io.has_token = true;
         }
+        // Writes anywhere (a move must not race them) and any I/O to a spare block (a
+        // freed spare block must not be reused under a read still in flight) keep the
+        // section until they complete.
+        io.token = token;
+        io.has_token = true;
         MapResult::Remapped
     }
 
@@ -447,7 +513,12 @@ impl RemapTarget {
             io.has_token = false;
             self.core.state.srcu.up_read(io.token);
         }
-        if !may_be_bad_block(status) || io.details.size() == 0 {
+        // Only a medium error may mean a bad block, which the worker retries and remaps.
+        // Every other status is passed up as it is: a lost path, an offline device or a
+        // timeout says nothing about the blocks, and `NOSPC`, `NOTSUPP` and `AGAIN` (a
+        // `REQ_NOWAIT` bio that would have had to wait; the submitter retries it) are
+        // not failures of the medium either.
+        if !status.is_medium_error() || io.details.size() == 0 {
             return EndIoResult::Done;
         }
         match bio.op() {
@@ -471,7 +542,7 @@ impl RemapTarget {
         };
         write!(
             out,
-            "{}/{} {} {} {} {} {} {} {} {}/{} {} {}",
+            "{}/{} {} {} {} {} {} {} {} {}/{} {} {} {}",
             s.remapped(),
             s.layout.data_blocks(),
             spare_state,
@@ -484,7 +555,8 @@ impl RemapTarget {
             s.meta_copies_valid.load(Relaxed),
             s.layout.copies(),
             s.meta_seq.load(Relaxed),
-            s.meta_bytes.load(Relaxed)
+            s.meta_bytes.load(Relaxed),
+            s.frozen.load(Relaxed)
         )
     }
 

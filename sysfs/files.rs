@@ -265,19 +265,12 @@ const REMAPS: &[File<Device>] = &[
     table!(c"remapped", |s| s.remapped()),
     table!(c"failing", |s| s.failing()),
     table!(c"spare_blocks", |s| s.layout.data_blocks()),
-    File {
-        name: c"spare_free",
-        show: Some(|d, out| line(out, d.state().writer.lock().alloc.free())),
-        store: None,
-    },
-    File {
-        name: c"spare_retired",
-        show: Some(|d, out| line(out, d.state().writer.lock().alloc.retired())),
-        store: None,
-    },
+    table!(c"spare_free", |s| s.spare_free.load(Relaxed)),
+    table!(c"spare_retired", |s| s.spare_retired.load(Relaxed)),
     table!(c"exhausted", |s| u64::from(s.exhausted.load(Relaxed))),
     table!(c"auto", |s| s.counters.auto_remaps.load(Relaxed)),
     table!(c"manual", |s| s.counters.manual_remaps.load(Relaxed)),
+    table!(c"frozen", |s| s.frozen.load(Relaxed)),
 ];
 
 const METADATA: &[File<Device>] = &[

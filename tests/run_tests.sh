@@ -121,6 +121,8 @@ extra_wanted() {
 }
 
 if [ "$run_vm" = 1 ]; then
+	# The VM tests run the test build: src/test_hooks.rs (fault injection) compiled in.
+	build_step test-module make -C "$ROOT" DMR_TEST_HOOKS=1 modules
 	log "VM tests"
 	# A filter may select no suite test (e.g. "reboot"); the whole suite must report some.
 	vm_script suite "$([ -z "$filter" ] && echo 1 || echo 0)" "$ROOT/tests/vm/suite.sh" "$filter"

@@ -29,8 +29,8 @@ pub(crate) enum ReqOp {
     Other(u32),
 }
 
-/// A block-layer completion status (`blk_status_t`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A block-layer completion status (`blk_status_t`); the default is success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct BlkStatus(pub(crate) bindings::blk_status_t);
 
 impl BlkStatus {
@@ -44,10 +44,40 @@ impl BlkStatus {
     pub(crate) const NOTSUPP: Self = Self(bindings::DMR_BLK_STS_NOTSUPP);
     /// A `REQ_NOWAIT` bio would have had to wait; the submitter retries without it.
     pub(crate) const AGAIN: Self = Self(bindings::DMR_BLK_STS_AGAIN);
+    /// The medium reported an unrecovered error (SCSI MEDIUM ERROR, NVMe media errors).
+    pub(crate) const MEDIUM: Self = Self(bindings::DMR_BLK_STS_MEDIUM);
+    /// The command timed out.
+    pub(crate) const TIMEOUT: Self = Self(bindings::DMR_BLK_STS_TIMEOUT);
+    /// The path to the device failed (link down, lost transport).
+    pub(crate) const TRANSPORT: Self = Self(bindings::DMR_BLK_STS_TRANSPORT);
+    /// The device is offline.
+    pub(crate) const OFFLINE: Self = Self(bindings::DMR_BLK_STS_OFFLINE);
+    /// The target reported a critical error that is not about the medium.
+    pub(crate) const TARGET: Self = Self(bindings::DMR_BLK_STS_TARGET);
+    /// Data integrity (protection information) check failed.
+    pub(crate) const PROTECTION: Self = Self(bindings::DMR_BLK_STS_PROTECTION);
+    /// The request was invalid for the device.
+    pub(crate) const INVAL: Self = Self(bindings::DMR_BLK_STS_INVAL);
+    /// Out of a resource (memory) for the moment.
+    pub(crate) const RESOURCE: Self = Self(bindings::DMR_BLK_STS_RESOURCE);
 
     /// Whether this is success.
     pub(crate) fn is_ok(self) -> bool {
         self == Self::OK
+    }
+
+    /// Whether the status may mean that the blocks themselves are bad: the generic
+    /// `IOERR` (what disks, loop, dm-error, dm-flakey and null_blk report for a failing
+    /// sector) and `MEDIUM`. Every other status is about something else (the path, the
+    /// device's state, the request, resources) and says nothing about the blocks.
+    pub(crate) fn is_medium_error(self) -> bool {
+        self == Self::IOERR || self == Self::MEDIUM
+    }
+
+    /// The negative errno the block layer maps this status to (`blk_status_to_errno`).
+    pub(crate) fn to_errno(self) -> c_int {
+        // SAFETY: No preconditions; any status value is accepted.
+        unsafe { bindings::blk_status_to_errno(self.0) }
     }
 }
 

@@ -168,4 +168,20 @@ impl QueueLimits {
         // SAFETY: By the type invariant the limits are valid and ours to modify.
         unsafe { (*self.0.get()).io_min = bytes };
     }
+
+    /// Makes `bytes` the smallest unit of I/O the device accepts: the logical and physical
+    /// block size and the minimum I/O size become at least `bytes` (what the C inline
+    /// `dm_stack_bs_limits` does for dm-integrity and dm-crypt). The block layer then
+    /// builds, splits and aligns every bio to it.
+    pub(crate) fn stack_block_size(&mut self, bytes: u32) {
+        // SAFETY: By the type invariant the limits are valid and ours to modify.
+        let l = unsafe { &mut *self.0.get() };
+        l.logical_block_size = l.logical_block_size.max(bytes);
+        l.physical_block_size = l.physical_block_size.max(bytes);
+        l.io_min = l.io_min.max(bytes);
+    }
 }
+
+/// Largest logical block size the running kernel accepts (`BLK_MAX_BLOCK_SIZE`: 64 KiB
+/// when the page cache has large folios, else the page size).
+pub(crate) const MAX_LOGICAL_BLOCK_SIZE: u32 = bindings::DMR_BLK_MAX_BLOCK_SIZE;

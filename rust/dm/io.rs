@@ -1,12 +1,44 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Synchronous block I/O through the kernel's dm-io service.
+//! Synchronous block I/O: metadata through the kernel's dm-io service, block data with
+//! one bio on the stack that reports the block layer's status.
 
-use super::DmDev;
+use super::{BlkStatus, DmDev};
 use crate::bindings;
+use core::marker::PhantomData;
+use core::mem::MaybeUninit;
+use core::ops::Range;
 use core::ptr::NonNull;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
+
+/// A scope in which every memory allocation of the current task behaves as `GFP_NOIO`
+/// (`memalloc_noio_save`): code on a block device's error path must not let reclaim write
+/// back through the device that is waiting for it. Ends when dropped, in the same task.
+pub(crate) struct NoIo {
+    flags: c_uint,
+    /// The saved flags belong to this task: not `Send`.
+    _task: PhantomData<*mut ()>,
+}
+
+impl NoIo {
+    /// Enters the scope.
+    pub(crate) fn enter() -> Self {
+        // SAFETY: No preconditions; `drop` restores the returned flags in this task.
+        let flags = unsafe { bindings::dmr_memalloc_noio_save() };
+        Self {
+            flags,
+            _task: PhantomData,
+        }
+    }
+}
+
+impl Drop for NoIo {
+    fn drop(&mut self) {
+        // SAFETY: Restores what `enter` saved, in the same task (`NoIo` is not `Send`).
+        unsafe { bindings::dmr_memalloc_noio_restore(self.flags) };
+    }
+}
 
 /// A data buffer for [`DmIo`]: kmalloc or vmalloc memory (never the stack), a whole
 /// number of sectors long.
@@ -20,15 +52,10 @@ impl IoBuffer {
         if bytes == 0 || bytes % 512 != 0 {
             return Err(EINVAL);
         }
-        // SAFETY: No preconditions; the matching restore follows below.
-        let flags = unsafe { bindings::dmr_memalloc_noio_save() };
-        let v = KVVec::with_capacity(bytes, GFP_KERNEL).and_then(|mut v| {
-            v.resize(bytes, 0, GFP_KERNEL)?;
-            Ok(v)
-        });
-        // SAFETY: Restores what the save above returned, in the same task.
-        unsafe { bindings::dmr_memalloc_noio_restore(flags) };
-        Ok(Self(v?))
+        let _noio = NoIo::enter();
+        let mut v = KVVec::with_capacity(bytes, GFP_KERNEL)?;
+        v.resize(bytes, 0, GFP_KERNEL)?;
+        Ok(Self(v))
     }
 
     /// The bytes.
@@ -151,7 +178,7 @@ impl DmIo {
         // SAFETY: The client is valid, `dev` is open, `sectors` has `sectors.len()` entries
         // (checked against the helper's limit), `p` points to `len` bytes of an `IoBuffer`,
         // and `bits` is a valid out-pointer. dm-io waits for completion.
-        unsafe {
+        let r = unsafe {
             bindings::dmr_io_sync_regions(
                 self.client.as_ptr(),
                 dev.bdev(),
@@ -163,6 +190,10 @@ impl DmIo {
                 &mut bits,
             )
         };
+        // dm-io can fail before it sends anything, leaving no bit set: every region failed.
+        if r != 0 && bits == 0 {
+            return Ok((1u64 << sectors.len()) - 1);
+        }
         Ok(bits as u64)
     }
 }
@@ -181,5 +212,104 @@ impl Drop for DmIo {
     fn drop(&mut self) {
         // SAFETY: The client is valid and no I/O is in flight (all I/O is synchronous).
         unsafe { bindings::dm_io_client_destroy(self.client.as_ptr()) };
+    }
+}
+
+/// A buffer for block data ([`rw_block`]): one kmalloc allocation, physically contiguous,
+/// so one bio segment carries it, and aligned to its power-of-two size.
+pub(crate) struct BlockBuffer(KVec<u8>);
+
+/// Largest [`BlockBuffer`] (the largest remap block).
+pub(crate) const MAX_BLOCK_BUFFER: usize = 64 * 1024;
+
+impl BlockBuffer {
+    /// A zero-filled buffer of `bytes`, a power of two from 512 to [`MAX_BLOCK_BUFFER`],
+    /// allocated as with `GFP_NOIO` (see [`NoIo`]).
+    pub(crate) fn new(bytes: usize) -> Result<Self> {
+        if !bytes.is_power_of_two() || !(512..=MAX_BLOCK_BUFFER).contains(&bytes) {
+            return Err(EINVAL);
+        }
+        let _noio = NoIo::enter();
+        let mut v = KVec::with_capacity(bytes, GFP_KERNEL)?;
+        v.resize(bytes, 0, GFP_KERNEL)?;
+        Ok(Self(v))
+    }
+
+    /// The bytes.
+    pub(crate) fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The bytes, mutably.
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// What [`rw_block`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DataOp {
+    /// Read from the device into the buffer.
+    Read,
+    /// Write the buffer to the device; with `fua` the data is on stable media when the
+    /// call returns.
+    Write {
+        /// Force unit access.
+        fua: bool,
+    },
+}
+
+/// Reads or writes `buf[range]` (whole sectors) at `sector` of `dev` with one bio and
+/// waits for it. Sleeps; allocates no bio (it lives on this stack, as in the block layer's
+/// `bdev_rw_virt`; the layers below may allocate, as for any bio).
+///
+/// Unlike dm-io, which reports every failure as `EIO`, this returns the block layer's own
+/// status: the caller must tell a bad block (`IOERR`, `MEDIUM`) from a lost path or an
+/// offline device, which must not be remapped.
+pub(crate) fn rw_block(
+    dev: &DmDev,
+    sector: u64,
+    buf: &mut BlockBuffer,
+    range: Range<usize>,
+    op: DataOp,
+) -> Result<(), BlkStatus> {
+    if range.is_empty() || range.start % 512 != 0 || range.len() % 512 != 0 {
+        return Err(BlkStatus::INVAL);
+    }
+    let data = buf
+        .0
+        .get_mut(range.clone())
+        .ok_or(BlkStatus::INVAL)?
+        .as_mut_ptr();
+    let opf = match op {
+        DataOp::Read => bindings::DMR_REQ_OP_READ,
+        DataOp::Write { fua } => write_opf(fua),
+    };
+    let mut bvec = MaybeUninit::<bindings::bio_vec>::zeroed();
+    let mut bio = MaybeUninit::<bindings::bio>::zeroed();
+    let b = bio.as_mut_ptr();
+    // SAFETY: `bio_init` initialises the zeroed bio with room for the one bvec, for the
+    // open device `dev`. `data` points to `range.len()` bytes of a kmalloc buffer (a
+    // direct-map address `virt_to_page` accepts) inside `buf`, which this function
+    // borrows mutably until the I/O is over: `submit_bio_wait` returns only when the bio
+    // completed, and `bio_uninit` then releases what `bio_init` took. Neither the bio nor
+    // the bvec moves meanwhile.
+    let status = unsafe {
+        bindings::bio_init(b, dev.bdev(), bvec.as_mut_ptr(), 1, opf);
+        (*b).bi_iter.bi_sector = sector;
+        bindings::bio_add_virt_nofail(b, data.cast(), range.len() as c_uint);
+        bindings::submit_bio_wait(b);
+        let status = (*b).bi_status;
+        bindings::bio_uninit(b);
+        status
+    };
+    match BlkStatus(status) {
+        BlkStatus::OK => Ok(()),
+        s => Err(s),
     }
 }

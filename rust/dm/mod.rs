@@ -25,8 +25,8 @@ mod target;
 pub(crate) use bio::{
     Bio, BioDetails, BioQueue, BlkStatus, DeferredBio, DeferredList, ReqOp, SECTOR_SHIFT,
 };
-pub(crate) use device::{DeviceIter, DmDev, QueueLimits};
-pub(crate) use io::{DmIo, IoBuffer};
+pub(crate) use device::{DeviceIter, DmDev, QueueLimits, MAX_LOGICAL_BLOCK_SIZE};
+pub(crate) use io::{rw_block, BlockBuffer, DataOp, DmIo, IoBuffer, NoIo};
 pub(crate) use result::ResultBuf;
 #[allow(unused_imports)]
 pub(crate) use target::{

@@ -41,11 +41,10 @@ pub fn bitmap_words(layout: &SpareLayout) -> usize {
 impl<S: DerefMut<Target = [u64]>> SpareAllocator<S> {
     /// Creates an allocator with every data block free. `bits` must hold at least
     /// [`bitmap_words`] words; its contents are overwritten.
-    pub fn new(mut bits: S, layout: SpareLayout) -> Option<Self> {
+    pub fn new(bits: S, layout: SpareLayout) -> Option<Self> {
         if bits.len() < bitmap_words(&layout) {
             return None;
         }
-        bits.fill(0);
         let mut a = Self {
             bits,
             layout,
@@ -53,13 +52,22 @@ impl<S: DerefMut<Target = [u64]>> SpareAllocator<S> {
             used: 0,
             retired: 0,
         };
-        for c in 0..layout.copies() {
-            let start = layout.copy_start(c);
-            for b in start..start + layout.copy_blocks() {
-                a.set(b);
+        a.reset();
+        Some(a)
+    }
+
+    /// Frees every data block and forgets retired ones (before a table is loaded again).
+    pub fn reset(&mut self) {
+        self.bits.fill(0);
+        self.cursor = 0;
+        self.used = 0;
+        self.retired = 0;
+        for c in 0..self.layout.copies() {
+            let start = self.layout.copy_start(c);
+            for b in start..start + self.layout.copy_blocks() {
+                self.set(b);
             }
         }
-        Some(a)
     }
 
     fn is_set(&self, b: u64) -> bool {
@@ -145,12 +153,19 @@ impl<S: DerefMut<Target = [u64]>> SpareAllocator<S> {
         Ok(())
     }
 
+    /// Whether data block `b` is not free (in use or retired).
+    pub fn is_taken(&self, b: u64) -> bool {
+        self.check_data_block(b).is_ok() && self.is_set(b)
+    }
+
     /// Marks `b` retired: a write to it failed; it is never handed out again. `b` must be
-    /// in use (just allocated) or free (known bad).
+    /// in use (just allocated, or its data moved away) or free, and not retired already:
+    /// the allocator does not tell retired blocks from used ones (one bit per block), so
+    /// its owner keeps the list of retired blocks.
     pub fn retire(&mut self, b: u64) -> Result<(), AllocError> {
         self.check_data_block(b)?;
         if self.is_set(b) {
-            self.used -= 1;
+            self.used = self.used.checked_sub(1).ok_or(AllocError::NotInUse)?;
         }
         self.set(b);
         self.retired += 1;
@@ -160,7 +175,7 @@ impl<S: DerefMut<Target = [u64]>> SpareAllocator<S> {
     /// Returns block `b`, which was in use, to the free blocks.
     pub fn release(&mut self, b: u64) -> Result<(), AllocError> {
         self.check_data_block(b)?;
-        if !self.is_set(b) {
+        if !self.is_set(b) || self.used == 0 {
             return Err(AllocError::NotInUse);
         }
         self.clear(b);

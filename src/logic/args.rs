@@ -80,6 +80,13 @@ pub enum ArgError {
     MetadataCopiesInvalid,
     /// `<spare_start>` is not aligned to the logical block size of the spare device.
     SpareStartMisaligned,
+    /// The target does not start at a multiple of the block size in the dm device.
+    TargetStartUnaligned,
+    /// `block_size` is larger than the largest logical block size the kernel supports (the
+    /// block size becomes the device's logical block size).
+    BlockSizeAboveKernel,
+    /// The spare device's logical block size is above 4096 bytes (the metadata I/O unit).
+    SpareSectorTooLarge,
 }
 
 impl ArgError {
@@ -126,6 +133,15 @@ impl ArgError {
             }
             Self::SpareStartMisaligned => {
                 c"Invalid spare_start: not aligned to the spare device's logical block size"
+            }
+            Self::TargetStartUnaligned => {
+                c"Target start is not a multiple of the block size (the block size is the device's logical block size)"
+            }
+            Self::BlockSizeAboveKernel => {
+                c"Invalid block_size: larger than the largest logical block size this kernel supports (the page size without CONFIG_TRANSPARENT_HUGEPAGE)"
+            }
+            Self::SpareSectorTooLarge => {
+                c"Spare device logical block size above 4096 bytes is not supported"
             }
         }
     }
@@ -362,6 +378,12 @@ pub struct DeviceGeometry {
     pub same_device: bool,
     /// Largest logical block size in bytes of the main and spare devices.
     pub logical_block_size: u32,
+    /// Logical block size in bytes of the spare device.
+    pub spare_logical_block_size: u32,
+    /// First sector of the target in the dm device (`<start>` of the table line).
+    pub target_begin: u64,
+    /// Largest logical block size the kernel supports.
+    pub max_block_size: u32,
 }
 
 /// Checks a parsed table line against the devices it names.
@@ -387,9 +409,19 @@ pub fn validate_geometry(args: &TableArgs<'_>, geo: &DeviceGeometry) -> Result<(
     if block_size < geo.logical_block_size {
         return Err(ArgError::BlockSizeBelowLogical);
     }
+    if block_size > geo.max_block_size {
+        return Err(ArgError::BlockSizeAboveKernel);
+    }
+    if geo.spare_logical_block_size > super::format::MAX_IO_UNIT {
+        return Err(ArgError::SpareSectorTooLarge);
+    }
     // Block sizes are powers of two.
-    if geo.target_len & (u64::from(block_size) / SECTOR_SIZE - 1) != 0 {
+    let block_mask = u64::from(block_size) / SECTOR_SIZE - 1;
+    if geo.target_len & block_mask != 0 {
         return Err(ArgError::TargetLenUnaligned);
+    }
+    if geo.target_begin & block_mask != 0 {
+        return Err(ArgError::TargetStartUnaligned);
     }
     let lbs_sectors = u64::from(geo.logical_block_size) / SECTOR_SIZE;
     // Logical block sizes are powers of two.
@@ -426,6 +458,9 @@ mod tests {
         spare_sectors: 4096,
         same_device: false,
         logical_block_size: 512,
+        spare_logical_block_size: 512,
+        target_begin: 0,
+        max_block_size: 65536,
     };
 
     #[test]
@@ -624,6 +659,19 @@ mod tests {
             validate_geometry(&parse("a b 4 4000").unwrap(), &lbs4k),
             Err(ArgError::SpareStartMisaligned)
         );
+        assert_eq!(
+            validate_geometry(&a, &g(|g| g.target_begin = 4)),
+            Err(ArgError::TargetStartUnaligned)
+        );
+        assert_eq!(validate_geometry(&a, &g(|g| g.target_begin = 8)), Ok(()));
+        assert_eq!(
+            validate_geometry(&a, &g(|g| g.max_block_size = 2048)),
+            Err(ArgError::BlockSizeAboveKernel)
+        );
+        assert_eq!(
+            validate_geometry(&a, &g(|g| g.spare_logical_block_size = 8192)),
+            Err(ArgError::SpareSectorTooLarge)
+        );
     }
 
     #[test]
@@ -653,6 +701,9 @@ mod tests {
             ReadRetriesInvalid,
             TargetLenUnaligned,
             MetadataCopiesInvalid,
+            TargetStartUnaligned,
+            BlockSizeAboveKernel,
+            SpareSectorTooLarge,
         ];
         for (i, a) in all.iter().enumerate() {
             for b in &all[i + 1..] {

@@ -19,27 +19,42 @@ extern crate alloc as std_alloc;
 
 /// The remap table as plain collections: main block -> spare block, and retired spare
 /// blocks. What replaying metadata yields in userspace (the tool, tests); the module keeps
-/// its table in a maple tree and an allocator instead.
+/// its table in a maple tree and an allocator instead, with the same rules.
 #[derive(Default, Clone, PartialEq, Eq, Debug)]
 pub struct Table {
     /// Main block -> spare block.
     pub remaps: std_alloc::collections::BTreeMap<u64, u64>,
     /// Retired spare blocks.
     pub retired: std_alloc::collections::BTreeSet<u64>,
+    /// Spare block -> the main block it holds (the reverse of `remaps`).
+    pub spares: std_alloc::collections::BTreeMap<u64, u64>,
 }
 
 impl Table {
-    /// Applies one change read from the metadata. Never fails; the signature fits the
-    /// `apply` callbacks of `format::replay_copy`.
+    /// Applies one change read from the metadata. A spare block is used by one main block
+    /// at most and never after it is retired; retiring a retired block changes nothing.
     pub fn apply(&mut self, c: format::Change) -> Result<(), format::FormatError> {
         match c {
             format::Change::Remap { main, spare } => {
-                self.remaps.insert(main, spare);
+                if self.retired.contains(&spare)
+                    || self.spares.get(&spare).is_some_and(|&m| m != main)
+                {
+                    return Err(format::FormatError::Entries);
+                }
+                if let Some(old) = self.remaps.insert(main, spare) {
+                    self.spares.remove(&old);
+                }
+                self.spares.insert(spare, main);
             }
             format::Change::Unmap { main } => {
-                self.remaps.remove(&main);
+                if let Some(old) = self.remaps.remove(&main) {
+                    self.spares.remove(&old);
+                }
             }
             format::Change::Retire { spare } => {
+                if self.spares.contains_key(&spare) {
+                    return Err(format::FormatError::Entries);
+                }
                 self.retired.insert(spare);
             }
         }

@@ -1,6 +1,6 @@
 # Remaps survive dmsetup remove + create and rmmod + insmod; corrupting some metadata copies
-# still loads everything and repairs them; corrupting all refuses; a different main device
-# (geometry) is refused; one commit writes one 512-byte record per copy.
+# still loads everything and repairs them; corrupting all refuses; another geometry and a
+# shorter target are refused; one commit writes one 512-byte record per copy.
 load_module
 disk=$(make_disk disk 64)
 spare=$(make_disk spare 16)
@@ -58,11 +58,16 @@ dmsetup info r0 >/dev/null 2>&1 && fail "device left behind"
 dmsetup create r0 --table "$table 1 format"
 [ "$(dmsetup message r0 0 count)" = "0 0" ] || fail "format kept entries"
 dmsetup remove r0
-# Metadata of another geometry (a shorter target) is refused.
+# Metadata of another geometry (4 copies instead of 5) is refused, and so is a shorter
+# target (growing is t_36_resize).
 dmsetup create r0 --table "$table"
 dmsetup remove r0
 klog_mark
-expect_fail dmsetup create r0 --table "0 $((len - 8)) remap $main $spare 0 $slen"
+expect_fail dmsetup create r0 --table "$table 2 metadata_copies 4"
 klog_since | grep -q 'remap: Metadata in the spare region belongs to a different main device' ||
 	fail "identity mismatch not reported"
+klog_mark
+expect_fail dmsetup create r0 --table "0 $((len - 8)) remap $main $spare 0 $slen"
+klog_since | grep -q 'remap: Target is shorter than the one the remap table was made for' ||
+	fail "shorter target not reported"
 dmsetup remove badmain

@@ -7,7 +7,7 @@
 //!
 //! `cargo run -p dm-remap-tool --example synth_table -- IMAGE SPARE_SECTORS MAIN_SECTORS ENTRIES [STRIDE]`
 
-use dm_remap_logic::format::{self, crc32c_sw, CopyAreas, Identity, Superblock};
+use dm_remap_logic::format::{self, crc32c_update_sw, CopyAreas, Identity, Superblock};
 use dm_remap_logic::layout::{SpareLayout, SUPERBLOCK_BYTES};
 use std::os::unix::fs::FileExt;
 
@@ -41,14 +41,15 @@ fn main() {
         &mut slot,
         (0..entries).map(|i| (stride * i, data[i as usize])),
         [].into_iter(),
-        crc32c_sw,
+        l.total_blocks(),
+        crc32c_update_sw,
     )
     .expect("encode");
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open(img)
         .expect("image");
-    let used = (n as usize * format::ENTRY).div_ceil(512).max(1) * 512;
+    let used = format::checkpoint_bytes(n, 512) as usize;
     for i in 0..5 {
         let off = l.block_sector(l.copy_start(i)) * 512;
         let sb = Superblock {
@@ -65,13 +66,14 @@ fn main() {
                 target_len: main,
                 main_lbs: 512,
             },
+            io_unit: 512,
             cp_entries: n,
             cp_crc: crc,
             journal_bytes: a.journal_bytes as u32,
             total_blocks: l.total_blocks(),
         };
         let mut b = vec![0u8; SUPERBLOCK_BYTES as usize];
-        sb.encode(&mut b, crc32c_sw).expect("superblock");
+        sb.encode(&mut b, crc32c_update_sw).expect("superblock");
         f.write_all_at(&slot[..used], off + a.slots[0])
             .expect("write");
         f.write_all_at(&vec![0u8; a.journal_bytes as usize], off + a.journal)

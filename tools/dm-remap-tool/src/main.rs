@@ -3,20 +3,24 @@
 //! `dm-remap-tool`: inspect, check, repair and format the remap table that dm-remap keeps
 //! on its spare device (docs/on-disk-format.md), on a device or an image file.
 //!
-//! It uses the same format code as the kernel module (`src/logic/format.rs`).
+//! It uses the same format code and the same copy-selection rule as the kernel module
+//! (`src/logic/format.rs`: `newest_copy`, `is_current`).
 
 use clap::{Args, Parser, Subcommand};
 use dm_remap_logic::format::{
-    self, crc32c_sw, CopyAreas, FormatError, Identity, JournalEnd, Superblock,
+    self, crc32c_update_sw, CopyAreas, CopyScan, CrcFn, FormatError, Identity, Superblock,
+    MIN_IO_UNIT,
 };
 use dm_remap_logic::layout::{SpareLayout, DEFAULT_METADATA_COPIES, SUPERBLOCK_BYTES};
 use dm_remap_logic::Table;
 use serde::Serialize;
 use std::fs::{File, OpenOptions};
-use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+const CRC: CrcFn = crc32c_update_sw;
 
 #[derive(Parser)]
 #[command(name = "dm-remap-tool", version, about)]
@@ -62,7 +66,7 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Rewrite invalid and stale copies from the newest valid one.
+    /// Rewrite every copy from the newest valid one, at a new sequence number.
     Repair {
         #[command(flatten)]
         region: Region,
@@ -96,7 +100,7 @@ struct CopyReport {
     checkpoint_entries: Option<u64>,
     journal_records: Option<usize>,
     #[serde(skip)]
-    state: Option<(Superblock, JournalEnd, Table)>,
+    state: Option<(CopyScan, Table)>,
 }
 
 struct Metadata {
@@ -104,10 +108,8 @@ struct Metadata {
     layout: SpareLayout,
     areas: CopyAreas,
     copies: Vec<CopyReport>,
-}
-
-fn err(msg: impl Into<String>) -> String {
-    msg.into()
+    /// Where the geometry came from, for the report.
+    found: String,
 }
 
 fn read_at(file: &File, off: u64, len: usize) -> Result<Vec<u8>, String> {
@@ -124,38 +126,119 @@ fn describe(e: FormatError) -> &'static str {
         FormatError::Version => "unknown format version",
         FormatError::Checksum => "checksum mismatch",
         FormatError::Identity => "belongs to another geometry, copy or main device",
+        FormatError::Shorter => "describes a longer target than the newest copy",
         FormatError::Entries => "invalid entries",
         FormatError::Space => "truncated",
     }
 }
 
+/// Size in bytes of a file or block device.
+fn size_of(file: &mut File) -> Result<u64, String> {
+    file.seek(SeekFrom::End(0))
+        .map_err(|e| format!("cannot find the size: {e}"))
+}
+
+/// The logical block size of `file` if it is a block device (from sysfs), else 512.
+fn logical_block_size(file: &File) -> u32 {
+    let Ok(md) = file.metadata() else {
+        return MIN_IO_UNIT;
+    };
+    if !md.file_type().is_block_device() {
+        return MIN_IO_UNIT;
+    }
+    let (major, minor) = (
+        (md.rdev() >> 8) & 0xfff,
+        (md.rdev() & 0xff) | ((md.rdev() >> 12) & 0xfff00),
+    );
+    // A whole disk has queue/ in its directory, a partition in its parent's.
+    ["queue", "../queue"]
+        .iter()
+        .find_map(|q| {
+            std::fs::read_to_string(format!(
+                "/sys/dev/block/{major}:{minor}/{q}/logical_block_size"
+            ))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+        })
+        .unwrap_or(MIN_IO_UNIT)
+}
+
+/// A superblock that decodes, read at byte `off`, or why not.
+fn superblock_at(file: &File, off: u64) -> Result<Superblock, FormatError> {
+    let b = read_at(file, off, SUPERBLOCK_BYTES as usize).map_err(|_| FormatError::Space)?;
+    Superblock::decode(&b, CRC)
+}
+
+/// Finds the geometry of the metadata: from the options, else from copy 0's superblock,
+/// else by probing where the other copies would be for every copy count and block size,
+/// for a region from `spare_start` (with the given length, or to the end of the device).
+/// Copy `i` starts at block `floor(i * total / copies)`, so each guess names the places to
+/// look; a superblock found there says the whole geometry.
+fn find_geometry(region: &Region, file: &mut File) -> Result<(u64, u32, u32, String), String> {
+    if let (Some(len), Some(bs), Some(c)) = (region.spare_len, region.block_size, region.copies) {
+        return Ok((len, bs, c, "given".into()));
+    }
+    let start = region.spare_start;
+    let first = superblock_at(file, start * 512);
+    if let Ok(sb) = first {
+        let id = sb.identity;
+        return Ok((id.spare_len, id.block_size, id.copies, "copy 0".into()));
+    }
+    let size = size_of(file)? / 512;
+    let len = region
+        .spare_len
+        .unwrap_or_else(|| size.saturating_sub(start));
+    let copies = region.copies.map_or(2..=16, |c| c..=c);
+    let sizes: Vec<u32> = match region.block_size {
+        Some(bs) => vec![bs],
+        None => (9..=16).map(|s| 1u32 << s).collect(),
+    };
+    let mut tried = std::collections::BTreeSet::new();
+    for c in copies {
+        for &bs in &sizes {
+            let Ok(l) = SpareLayout::new(start, len, bs, c) else {
+                continue;
+            };
+            for i in 1..c {
+                let off = l.block_sector(l.copy_start(i)) * 512;
+                if !tried.insert(off) {
+                    continue;
+                }
+                let Ok(sb) = superblock_at(file, off) else {
+                    continue;
+                };
+                let id = sb.identity;
+                if id.spare_start == start && sb.copy_index == i && id.copies == c {
+                    let how = format!(
+                        "copy 0 is unusable ({}); geometry from copy {i} at byte {off}",
+                        describe(first.err().unwrap_or(FormatError::Space))
+                    );
+                    return Ok((id.spare_len, id.block_size, id.copies, how));
+                }
+            }
+        }
+    }
+    Err(format!(
+        "copy 0 is unusable ({}) and no other copy was found where {} would put it; give --spare-len, --block-size and --copies",
+        describe(first.err().unwrap_or(FormatError::Space)),
+        if region.spare_len.is_some() {
+            "the given region"
+        } else {
+            "a region reaching the end of the device"
+        }
+    ))
+}
+
 impl Metadata {
     fn open(region: &Region, write: bool) -> Result<Self, String> {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(write)
             .open(&region.path)
             .map_err(|e| format!("{}: {e}", region.path.display()))?;
-        let mut region = region.clone();
-        // Fill in the geometry from the first superblock that decodes.
-        if region.spare_len.is_none() || region.block_size.is_none() || region.copies.is_none() {
-            let sb0 = read_at(&file, region.spare_start * 512, SUPERBLOCK_BYTES as usize)?;
-            let mut scratch = vec![0u8; SUPERBLOCK_BYTES as usize];
-            let sb = Superblock::decode(&sb0, crc32c_sw, &mut scratch).map_err(|e| {
-                format!(
-                    "copy 0 is unusable ({}); give --spare-len, --block-size and --copies",
-                    describe(e)
-                )
-            })?;
-            region.spare_len.get_or_insert(sb.identity.spare_len);
-            region.block_size.get_or_insert(sb.identity.block_size);
-            region.copies.get_or_insert(sb.identity.copies);
-        }
-        let (Some(len), Some(bs), Some(copies)) =
-            (region.spare_len, region.block_size, region.copies)
-        else {
-            return Err(err("geometry unknown"));
-        };
+        let (len, bs, copies, found) = find_geometry(region, &mut file)?;
         let layout = SpareLayout::new(region.spare_start, len, bs, copies)
             .map_err(|e| format!("invalid geometry: {e:?}"))?;
         let mut m = Metadata {
@@ -163,6 +246,7 @@ impl Metadata {
             areas: CopyAreas::new(&layout),
             layout,
             copies: Vec::new(),
+            found,
         };
         m.scan()?;
         Ok(m)
@@ -173,12 +257,10 @@ impl Metadata {
     }
 
     fn scan(&mut self) -> Result<(), String> {
-        let mut scratch = vec![0u8; self.areas.journal_bytes.max(SUPERBLOCK_BYTES) as usize];
         let mut sbs = Vec::new();
         for i in 0..self.layout.copies() {
             let off = self.copy_offset(i);
-            let b = read_at(&self.file, off, SUPERBLOCK_BYTES as usize)?;
-            sbs.push((off, Superblock::decode(&b, crc32c_sw, &mut scratch)));
+            sbs.push((off, superblock_at(&self.file, off)));
         }
         // The identity to check against: that of the decodable superblock with the highest
         // sequence number (the tool does not see the main device).
@@ -204,14 +286,14 @@ impl Metadata {
                 sb.check(i, &reference.ok_or(FormatError::Identity)?, &self.layout)?;
                 Ok(sb)
             });
-            match r.and_then(|sb| self.replay(off, &sb, &mut scratch).map(|x| (sb, x))) {
+            match r.and_then(|sb| self.replay(off, &sb).map(|x| (sb, x))) {
                 Ok((sb, (end, table))) => {
                     rep.status = "valid".into();
                     rep.checkpoint_seq = Some(sb.seq);
                     rep.seq = Some(end.seq);
                     rep.checkpoint_entries = Some(sb.cp_entries);
                     rep.journal_records = Some(end.records);
-                    rep.state = Some((sb, end, table));
+                    rep.state = Some((CopyScan { sb, end }, table));
                 }
                 Err(e) => rep.status = describe(e).into(),
             }
@@ -224,8 +306,7 @@ impl Metadata {
         &self,
         off: u64,
         sb: &Superblock,
-        scratch: &mut [u8],
-    ) -> Result<(JournalEnd, Table), FormatError> {
+    ) -> Result<(format::JournalEnd, Table), FormatError> {
         let a = &self.areas;
         let slot = read_at(
             &self.file,
@@ -236,44 +317,72 @@ impl Metadata {
         let journal = read_at(&self.file, off + a.journal, a.journal_bytes as usize)
             .map_err(|_| FormatError::Space)?;
         let mut t = Table::default();
-        let end = format::replay_copy(sb, &slot, &journal, crc32c_sw, scratch, |c| t.apply(c))?;
+        let end = format::replay_copy(sb, &slot, &journal, CRC, |c| t.apply(c))?;
         Ok((end, t))
     }
 
-    /// The newest valid copy.
-    fn newest(&self) -> Option<&CopyReport> {
+    fn scans(&self) -> Vec<Option<CopyScan>> {
         self.copies
             .iter()
-            .filter(|c| c.state.is_some())
-            .max_by_key(|c| (c.seq, std::cmp::Reverse(c.index)))
+            .map(|c| c.state.as_ref().map(|(s, _)| *s))
+            .collect()
     }
 
-    /// Rewrites copy `i` with `table` at sequence `seq`: inactive slot, zeroed journal,
-    /// superblock, each flushed.
+    /// The newest valid copy, by the module's rule.
+    fn newest(&self) -> Option<&CopyReport> {
+        format::newest_copy(&self.scans()).map(|k| &self.copies[k])
+    }
+
+    /// Whether copy `c` holds the state of the newest copy.
+    fn is_current(&self, c: &CopyReport) -> bool {
+        match (self.newest().and_then(|n| n.state.as_ref()), &c.state) {
+            (Some((n, _)), Some((s, _))) => format::is_current(s, n),
+            _ => false,
+        }
+    }
+
+    /// The highest sequence number any copy shows.
+    fn max_seq(&self) -> u64 {
+        self.copies
+            .iter()
+            .filter_map(|c| c.seq)
+            .chain(
+                (0..self.layout.copies())
+                    .filter_map(|i| superblock_at(&self.file, self.copy_offset(i)).ok())
+                    .map(|sb| sb.seq),
+            )
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Rewrites copy `i` with `table` as a checkpoint at sequence `seq`, as the module
+    /// does: the inactive slot, then the superblock, each flushed. The journal stays (its
+    /// records follow an older checkpoint and are ignored).
     fn write_copy(&self, i: u32, base: &Superblock, table: &Table, seq: u64) -> Result<(), String> {
         let off = self.copy_offset(i);
         let a = &self.areas;
         let old_slot = self.copies[i as usize]
             .state
             .as_ref()
-            .map_or(1, |(sb, _, _)| sb.active_slot);
+            .map_or(1, |(s, _)| s.sb.active_slot);
         let slot = 1 - old_slot;
         let mut buf = vec![0u8; a.slot_bytes as usize];
         let (n, crc) = format::encode_checkpoint(
             &mut buf,
             table.remaps.iter().map(|(&m, &s)| (m, s)),
             table.retired.iter().copied(),
-            crc32c_sw,
+            self.layout.total_blocks(),
+            CRC,
         )
         .map_err(|e| format!("table does not fit: {e:?}"))?;
+        let used = format::checkpoint_bytes(n, base.io_unit) as usize;
         let io = |b: &[u8], at: u64| {
             self.file
                 .write_all_at(b, at)
                 .and_then(|()| self.file.sync_data())
                 .map_err(|e| format!("write at {at}: {e}"))
         };
-        io(&buf, off + a.slots[slot as usize])?;
-        io(&vec![0u8; a.journal_bytes as usize], off + a.journal)?;
+        io(&buf[..used], off + a.slots[slot as usize])?;
         let sb = Superblock {
             seq,
             copy_index: i,
@@ -283,13 +392,16 @@ impl Metadata {
             ..*base
         };
         let mut sbb = vec![0u8; SUPERBLOCK_BYTES as usize];
-        sb.encode(&mut sbb, crc32c_sw)
+        sb.encode(&mut sbb, CRC)
             .map_err(|e| format!("encode: {e:?}"))?;
         io(&sbb, off)
     }
 }
 
 fn print_reports(m: &Metadata) {
+    if m.found != "copy 0" && m.found != "given" {
+        println!("{}", m.found);
+    }
     for c in &m.copies {
         match (c.checkpoint_seq, c.seq) {
             (Some(cs), Some(s)) => println!(
@@ -319,154 +431,159 @@ fn uuid_string(u: &[u8; 16]) -> String {
     u.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn dump(m: &Metadata, json: bool) -> Result<u8, String> {
+    let Some((scan, table)) = m.newest().and_then(|n| n.state.as_ref()) else {
+        return Err("no valid metadata copy".into());
+    };
+    let (sb, end) = (&scan.sb, &scan.end);
+    if json {
+        let d = DumpJson {
+            uuid: uuid_string(&sb.uuid),
+            seq: end.seq,
+            block_size: sb.identity.block_size,
+            spare_blocks: m.layout.data_blocks(),
+            remaps: table.remaps.iter().map(|(&a, &b)| [a, b]).collect(),
+            retired: table.retired.iter().copied().collect(),
+            copies: &m.copies,
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&d).map_err(|e| e.to_string())?
+        );
+    } else {
+        if m.found != "copy 0" && m.found != "given" {
+            eprintln!("{}", m.found);
+        }
+        println!(
+            "set {} seq {} block_size {} spare blocks {} remapped {} retired {}",
+            uuid_string(&sb.uuid),
+            end.seq,
+            sb.identity.block_size,
+            m.layout.data_blocks(),
+            table.remaps.len(),
+            table.retired.len()
+        );
+        for (main, spare) in &table.remaps {
+            println!("{main} spare {spare}");
+        }
+        for s in &table.retired {
+            println!("retired {s}");
+        }
+    }
+    Ok(0)
+}
+
+fn check(m: &Metadata, json: bool) -> Result<u8, String> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&m.copies).map_err(|e| e.to_string())?
+        );
+    } else {
+        print_reports(m);
+    }
+    let Some(newest) = m.newest() else {
+        eprintln!("no valid copy: the table cannot be recovered");
+        return Ok(2);
+    };
+    let seq = newest.seq.unwrap_or(0);
+    if m.copies.iter().all(|c| m.is_current(c)) && m.max_seq() == seq {
+        println!("all {} copies valid at seq {seq}", m.copies.len());
+        Ok(0)
+    } else {
+        println!(
+            "copy {} (seq {seq}) is the newest valid; run repair to rewrite the others",
+            newest.index
+        );
+        Ok(1)
+    }
+}
+
+fn repair(m: &Metadata) -> Result<u8, String> {
+    let Some((scan, table)) = m.newest().and_then(|n| n.state.as_ref()) else {
+        return Err("no valid metadata copy to repair from".into());
+    };
+    // A new sequence number, above anything any copy holds, as the module's checkpoints
+    // take; stale and invalid copies first, so a current copy is never the only one being
+    // rewritten.
+    let seq = m.max_seq() + 1;
+    let mut order: Vec<&CopyReport> = m.copies.iter().collect();
+    order.sort_by_key(|c| m.is_current(c));
+    for c in order {
+        m.write_copy(c.index, &scan.sb, table, seq)?;
+        println!("copy {} rewritten at seq {seq}", c.index);
+    }
+    Ok(0)
+}
+
+fn format_region(
+    region: Region,
+    main_sectors: u64,
+    target_len: Option<u64>,
+    main_lbs: u32,
+    force: bool,
+) -> Result<u8, String> {
+    let (Some(len), Some(bs)) = (region.spare_len, region.block_size) else {
+        return Err("format needs --spare-len and --block-size".into());
+    };
+    let copies = region.copies.unwrap_or(DEFAULT_METADATA_COPIES);
+    let region = Region {
+        copies: Some(copies),
+        ..region
+    };
+    let m = Metadata::open(&region, true)?;
+    if m.newest().is_some() && !force {
+        return Err("valid metadata exists; use --force to overwrite it".into());
+    }
+    let seq = m.max_seq() + 1;
+    let mut uuid = [0u8; 16];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut uuid))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    let base = Superblock {
+        uuid,
+        seq,
+        copy_index: 0,
+        active_slot: 0,
+        identity: Identity {
+            copies,
+            block_size: bs,
+            spare_start: region.spare_start,
+            spare_len: len,
+            main_sectors,
+            target_len: target_len.unwrap_or(main_sectors),
+            main_lbs,
+        },
+        io_unit: logical_block_size(&m.file).max(MIN_IO_UNIT),
+        cp_entries: 0,
+        cp_crc: 0,
+        journal_bytes: m.areas.journal_bytes as u32,
+        total_blocks: m.layout.total_blocks(),
+    };
+    for i in 0..copies {
+        m.write_copy(i, &base, &Table::default(), seq)?;
+    }
+    println!(
+        "formatted {} copies, set {}, seq {seq}, {} spare blocks",
+        copies,
+        uuid_string(&uuid),
+        m.layout.data_blocks()
+    );
+    Ok(0)
+}
+
 fn run(cli: Cli) -> Result<u8, String> {
     match cli.cmd {
-        Cmd::Dump { region, json } => {
-            let m = Metadata::open(&region, false)?;
-            let newest = m.newest().ok_or_else(|| err("no valid metadata copy"))?;
-            let Some((sb, end, table)) = &newest.state else {
-                return Err(err("no valid metadata copy"));
-            };
-            if json {
-                let d = DumpJson {
-                    uuid: uuid_string(&sb.uuid),
-                    seq: end.seq,
-                    block_size: sb.identity.block_size,
-                    spare_blocks: m.layout.data_blocks(),
-                    remaps: table.remaps.iter().map(|(&a, &b)| [a, b]).collect(),
-                    retired: table.retired.iter().copied().collect(),
-                    copies: &m.copies,
-                };
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&d).map_err(|e| e.to_string())?
-                );
-            } else {
-                println!(
-                    "set {} seq {} block_size {} spare blocks {} remapped {} retired {}",
-                    uuid_string(&sb.uuid),
-                    end.seq,
-                    sb.identity.block_size,
-                    m.layout.data_blocks(),
-                    table.remaps.len(),
-                    table.retired.len()
-                );
-                for (main, spare) in &table.remaps {
-                    println!("{main} spare {spare}");
-                }
-                for s in &table.retired {
-                    println!("retired {s}");
-                }
-            }
-            Ok(0)
-        }
-        Cmd::Check { region, json } => {
-            let m = Metadata::open(&region, false)?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&m.copies).map_err(|e| e.to_string())?
-                );
-            } else {
-                print_reports(&m);
-            }
-            let Some(newest) = m.newest() else {
-                eprintln!("no valid copy: the table cannot be recovered");
-                return Ok(2);
-            };
-            let all_current = m
-                .copies
-                .iter()
-                .all(|c| c.seq == newest.seq && c.state.is_some());
-            if all_current {
-                println!(
-                    "all {} copies valid at seq {}",
-                    m.copies.len(),
-                    newest.seq.unwrap_or(0)
-                );
-                Ok(0)
-            } else {
-                println!(
-                    "copy {} (seq {}) is the newest valid; run repair to rewrite the others",
-                    newest.index,
-                    newest.seq.unwrap_or(0)
-                );
-                Ok(1)
-            }
-        }
-        Cmd::Repair { region } => {
-            let m = Metadata::open(&region, true)?;
-            let newest = m
-                .newest()
-                .ok_or_else(|| err("no valid metadata copy to repair from"))?;
-            let Some((sb, end, table)) = &newest.state else {
-                return Err(err("no valid metadata copy"));
-            };
-            // Stale and invalid copies first, so a valid newest copy is never the only one
-            // being rewritten.
-            let mut order: Vec<&CopyReport> = m.copies.iter().collect();
-            order.sort_by_key(|c| c.seq == newest.seq);
-            for c in order {
-                m.write_copy(c.index, sb, table, end.seq)?;
-                println!("copy {} rewritten at seq {}", c.index, end.seq);
-            }
-            Ok(0)
-        }
+        Cmd::Dump { region, json } => dump(&Metadata::open(&region, false)?, json),
+        Cmd::Check { region, json } => check(&Metadata::open(&region, false)?, json),
+        Cmd::Repair { region } => repair(&Metadata::open(&region, true)?),
         Cmd::Format {
             region,
             main_sectors,
             target_len,
             main_lbs,
             force,
-        } => {
-            let (Some(len), Some(bs)) = (region.spare_len, region.block_size) else {
-                return Err(err("format needs --spare-len and --block-size"));
-            };
-            let copies = region.copies.unwrap_or(DEFAULT_METADATA_COPIES);
-            let region = Region {
-                copies: Some(copies),
-                ..region
-            };
-            let m = Metadata::open(&region, true)?;
-            if m.newest().is_some() && !force {
-                return Err(err("valid metadata exists; use --force to overwrite it"));
-            }
-            let max_seq = m.copies.iter().filter_map(|c| c.seq).max().unwrap_or(0);
-            let mut uuid = [0u8; 16];
-            File::open("/dev/urandom")
-                .and_then(|mut f| f.read_exact(&mut uuid))
-                .map_err(|e| format!("/dev/urandom: {e}"))?;
-            let base = Superblock {
-                uuid,
-                seq: max_seq + 1,
-                copy_index: 0,
-                active_slot: 0,
-                identity: Identity {
-                    copies,
-                    block_size: bs,
-                    spare_start: region.spare_start,
-                    spare_len: len,
-                    main_sectors,
-                    target_len: target_len.unwrap_or(main_sectors),
-                    main_lbs,
-                },
-                cp_entries: 0,
-                cp_crc: 0,
-                journal_bytes: m.areas.journal_bytes as u32,
-                total_blocks: m.layout.total_blocks(),
-            };
-            for i in 0..copies {
-                m.write_copy(i, &base, &Table::default(), max_seq + 1)?;
-            }
-            println!(
-                "formatted {} copies, set {}, seq {}, {} spare blocks",
-                copies,
-                uuid_string(&uuid),
-                max_seq + 1,
-                m.layout.data_blocks()
-            );
-            Ok(0)
-        }
+        } => format_region(region, main_sectors, target_len, main_lbs, force),
     }
 }
 

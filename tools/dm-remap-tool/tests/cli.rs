@@ -2,7 +2,7 @@
 
 //! The tool against image files: format, dump, check, corrupt, repair.
 
-use dm_remap_logic::format::{self, crc32c_sw, Change, CopyAreas, Superblock};
+use dm_remap_logic::format::{self, crc32c_update_sw, Change, CopyAreas, Superblock};
 use dm_remap_logic::layout::SpareLayout;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -65,10 +65,18 @@ fn commit(img: &Path, copies: &[u32], seq: u64, tail: u64, changes: &[Change]) {
         let off = l.block_sector(l.copy_start(i)) * 512;
         let mut sbb = vec![0u8; 4096];
         f.read_exact_at(&mut sbb, off).unwrap();
-        let mut scratch = vec![0u8; 4096];
-        let sb = Superblock::decode(&sbb, crc32c_sw, &mut scratch).unwrap();
+        let sb = Superblock::decode(&sbb, crc32c_update_sw).unwrap();
         let mut rec = vec![0u8; 512];
-        let n = format::encode_record(&mut rec, seq, sb.seq, &sb.uuid, changes, crc32c_sw).unwrap();
+        let n = format::encode_record(
+            &mut rec,
+            seq,
+            sb.seq,
+            &sb.uuid,
+            changes,
+            crc32c_update_sw,
+            512,
+        )
+        .unwrap();
         f.write_all_at(&rec[..n], off + a.journal + tail).unwrap();
     }
 }
@@ -77,7 +85,7 @@ fn corrupt_superblock(img: &Path, i: u32) {
     let l = layout();
     let f = OpenOptions::new().read(true).write(true).open(img).unwrap();
     let off = l.block_sector(l.copy_start(i)) * 512 + 100;
-    f.write_all_at(&[0x5a], off).unwrap();
+    f.write_all_at(b"garbage", off).unwrap();
 }
 
 #[test]
@@ -155,12 +163,49 @@ fn journal_entries_corruption_and_repair() {
     assert_eq!(code, 0, "{out}");
     let (code, out) = tool(&["check"], &img);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("all 5 copies valid at seq 4"), "{out}");
+    // Repair writes a checkpoint at a new sequence number, as the module does.
+    assert!(out.contains("all 5 copies valid at seq 5"), "{out}");
     let (_, out) = tool(&["dump"], &img);
     assert!(
         out.contains("9 spare 502") && out.contains("retired 501"),
         "{out}"
     );
+}
+
+/// With copy 0's superblock corrupt the tool finds the other copies by itself: their
+/// places follow from the region (here the whole image) and the copy count.
+#[test]
+fn a_corrupt_copy_0_is_found_around() {
+    let img = image("copy0.img");
+    format_image(&img);
+    commit(
+        &img,
+        &[0, 1, 2, 3, 4],
+        2,
+        0,
+        &[Change::Remap {
+            main: 7,
+            spare: 500,
+        }],
+    );
+    corrupt_superblock(&img, 0);
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("copy 0 is unusable (checksum mismatch); geometry from copy"),
+        "{out}"
+    );
+    assert!(out.contains("copy 0 at byte 0: checksum mismatch"), "{out}");
+    let (code, out) = tool(&["dump"], &img);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("7 spare 500"), "{out}");
+    let (code, out) = tool(&["repair"], &img);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("all 5 copies valid at seq 3"), "{out}");
+    // Copy 0 is whole again: the geometry comes from it.
+    assert!(!out.contains("geometry from"), "{out}");
 }
 
 #[test]

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Fault injection for the tests, compiled only into test builds (`make DMR_TEST_HOOKS=1`,
+//! which `tests/run_tests.sh` uses); a normal build has none of it.
+//!
+//! - `dmsetup message <dev> 0 test_delay_map <block> <ms>`: the next bio (read or write)
+//!   starting in `block` that `map` routes waits `ms` milliseconds (busy) right after its
+//!   table lookup, which widens the window between the lookup and the bio reaching a
+//!   device.
+//! - The `remap_test_err` target completes every bio with a chosen block-layer status
+//!   (`<start> <len> remap_test_err <status>`, status one of `ioerr medium timeout
+//!   transport offline target protection inval resource`): the errors a lost path, an
+//!   offline disk or a timeout give, which dm-error, dm-flakey and dm-dust (always
+//!   `IOERR`) cannot.
+
+use crate::dm::{
+    Bio, BioDetails, BlkStatus, CtrError, DeferredBio, MapResult, Operations, TargetCtx,
+};
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+use kernel::time::{delay::udelay, Delta};
+
+/// The block whose next write waits in `map` (`u64::MAX`: none), and for how long.
+static DELAY_BLOCK: Atomic<u64> = Atomic::new(u64::MAX);
+static DELAY_MS: Atomic<u64> = Atomic::new(0);
+
+/// Called by `map` after the table lookup of a bio starting in main block `block`.
+pub(crate) fn after_lookup(block: u64) {
+    if DELAY_BLOCK.load(Relaxed) != block {
+        return;
+    }
+    if DELAY_BLOCK.cmpxchg(block, u64::MAX, Relaxed).is_err() {
+        return;
+    }
+    pr_info!("remap: test hook: a bio of block {block} waits in map\n");
+    for _ in 0..DELAY_MS.load(Relaxed).min(60_000) {
+        udelay(Delta::from_millis(1));
+    }
+}
+
+/// Handles the test messages; `None` for any other message.
+pub(crate) fn message(argv: &[&CStr]) -> Option<Result<(), crate::dm::MessageError>> {
+    let words: [&[u8]; 3] = match argv {
+        [a, b, c] => [a.to_bytes(), b.to_bytes(), c.to_bytes()],
+        _ => return None,
+    };
+    if words[0] != b"test_delay_map" {
+        return None;
+    }
+    let num = |w: &[u8]| crate::logic::args::parse_u64(w).ok();
+    Some(match (num(words[1]), num(words[2])) {
+        (Some(block), Some(ms)) => {
+            DELAY_MS.store(ms, Relaxed);
+            DELAY_BLOCK.store(block, Relaxed);
+            Ok(())
+        }
+        _ => Err(crate::dm::MessageError::invalid(
+            c"test_delay_map <block> <ms>",
+        )),
+    })
+}
+
+/// The `remap_test_err` target: fails every bio with one status.
+pub(crate) struct StatusTarget {
+    status: BlkStatus,
+}
+
+#[vtable]
+impl Operations for StatusTarget {
+    const NAME: &'static CStr = c"remap_test_err";
+    const VERSION: [u32; 3] = [1, 0, 0];
+    const FEATURES: u64 = 0;
+
+    type PerIo = BioDetails;
+
+    fn new(ctx: &mut TargetCtx<'_>, argv: &[&CStr]) -> Result<Pin<KBox<Self>>, CtrError> {
+        let status = match argv.first().map(|a| a.to_bytes()) {
+            Some(b"ioerr") => BlkStatus::IOERR,
+            Some(b"medium") => BlkStatus::MEDIUM,
+            Some(b"timeout") => BlkStatus::TIMEOUT,
+            Some(b"transport") => BlkStatus::TRANSPORT,
+            Some(b"offline") => BlkStatus::OFFLINE,
+            Some(b"target") => BlkStatus::TARGET,
+            Some(b"protection") => BlkStatus::PROTECTION,
+            Some(b"inval") => BlkStatus::INVAL,
+            Some(b"resource") => BlkStatus::RESOURCE,
+            _ => return Err(CtrError::invalid(c"Unknown status")),
+        };
+        ctx.set_num_flush_bios(1);
+        ctx.set_num_discard_bios(1);
+        ctx.set_num_write_zeroes_bios(1);
+        KBox::pin(Self { status }, GFP_KERNEL)
+            .map_err(|_| CtrError::new(ENOMEM, c"Cannot allocate memory"))
+    }
+
+    fn map(&self, bio: &mut Bio, io: &mut BioDetails) -> MapResult {
+        *io = bio.record();
+        MapResult::Defer
+    }
+
+    fn defer(&self, mut bio: DeferredBio<BioDetails>) {
+        let d = *bio.io();
+        bio.complete(&d, self.status);
+    }
+}

@@ -458,9 +458,9 @@ impl Metadata {
         // when others already hold the new checkpoint.
         let mut order = [0u32; MAX_METADATA_COPIES as usize];
         let mut k = 0;
-        for stale_first in [false, true] {
+        for current in [false, true] {
             for i in 0..n {
-                if self.healthy[i as usize] == stale_first {
+                if self.healthy[i as usize] == current {
                     order[k] = i;
                     k += 1;
                 }

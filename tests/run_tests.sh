@@ -125,6 +125,8 @@ if [ "$run_vm" = 1 ]; then
 	build_step test-module make -C "$ROOT" DMR_TEST_HOOKS=1 modules
 	log "VM tests"
 	# A filter may select no suite test (e.g. "reboot"); the whole suite must report some.
+	# The whole suite runs in one boot: about 20 minutes under TCG.
+	export DMR_VM_TIMEOUT=${DMR_VM_TIMEOUT:-2400}
 	vm_script suite "$([ -z "$filter" ] && echo 1 || echo 0)" "$ROOT/tests/vm/suite.sh" "$filter"
 fi
 

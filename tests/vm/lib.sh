@@ -73,7 +73,9 @@ klog_since() {
 
 # Removes every dm device, loop device and the module, so the next test starts clean.
 cleanup_all() {
+	grep -q ' /mnt ' /proc/mounts && umount /mnt 2>/dev/null
 	dmsetup remove_all >/dev/null 2>&1 || true
+	nullb_cleanup
 	for _l in /dev/loop*; do
 		losetup -d "$_l" >/dev/null 2>&1 || true
 	done
@@ -178,4 +180,92 @@ expect_einval() {
 		fail "writing '$2' to $1 succeeded"
 	fi
 	grep -q 'Invalid argument' /tmp/dmr-werr || fail "writing '$2' to $1: $(cat /tmp/dmr-werr)"
+}
+
+# null_blk devices made through configfs (memory_backed, cache_size, badblocks, power).
+NULLB_CFG=/sys/kernel/config/nullb
+
+nullb_load() {
+	grep -q '^null_blk ' /proc/modules || insmod "$DMR_EXTRA_MODULES/null_blk.ko" nr_devices=0
+	grep -q ' /sys/kernel/config ' /proc/mounts || mount -t configfs none /sys/kernel/config
+}
+
+# nullb_create NAME MIB [ATTR=VALUE...]: a powered-on null_blk device /dev/NAME with these
+# configfs attributes (e.g. memory_backed=1 cache_size=32 blocksize=4096); prints its path.
+nullb_create() {
+	nullb_load
+	_n=$1
+	_d=$NULLB_CFG/$_n
+	mkdir "$_d"
+	echo "$2" >"$_d/size"
+	shift 2
+	for _kv in "$@"; do
+		echo "${_kv#*=}" >"$_d/${_kv%%=*}"
+	done
+	echo 1 >"$_d/power"
+	echo "/dev/$_n"
+}
+
+# nullb_power NAME 0|1: a power cut (what was not flushed from the cache is lost) or
+# power on; prints the device path after power on.
+nullb_power() {
+	echo "$2" >"$NULLB_CFG/$1/power"
+	[ "$2" = 1 ] && echo "/dev/$1"
+	return 0
+}
+
+# nullb_badblocks NAME FIRST_BLOCK LAST_BLOCK: 4 KiB blocks that fail reads and writes.
+nullb_badblocks() {
+	echo "+$(($2 * 8))-$(($3 * 8 + 7))" >"$NULLB_CFG/$1/badblocks"
+}
+
+# Removes every configfs null_blk device (cleanup_all unloads the module).
+nullb_cleanup() {
+	[ -d "$NULLB_CFG" ] || return 0
+	for _d in "$NULLB_CFG"/*; do
+		[ -d "$_d" ] || continue
+		echo 0 >"$_d/power" 2>/dev/null || true
+		rmdir "$_d" 2>/dev/null || true
+	done
+}
+
+# write_block DEV BLOCK FILE [dsync]: writes FILE (4 KiB) to 4 KiB block BLOCK with direct
+# I/O (and O_DSYNC: a FUA write, when given dsync); fails the test on error.
+write_block() {
+	dio_write "$1" $(($2 * 4096)) "$3" ${4:-} 2>/tmp/dmr-wb.err ||
+		fail "write of block $2 to $1 failed: $(cat /tmp/dmr-wb.err)"
+}
+
+# status_frozen DEV: blocks frozen after a failed metadata commit (last status field).
+status_frozen() {
+	status_field "$1" 12
+}
+
+# io_error DEV RW OFFSET BS: one O_DIRECT I/O of BS bytes at byte OFFSET that must fail;
+# prints the error (strerror text). fio, not dd: busybox dd falls back to buffered I/O
+# when O_DIRECT is refused.
+io_error() {
+	if fio --name=e --filename="$1" --rw="$2" --bs="$4" --offset="$3" --size="$4" \
+		--direct=1 --ioengine=psync --output=/tmp/dmr-ioerr.txt >/dev/null 2>&1; then
+		fail "a $4-byte direct $2 at byte $3 of $1 succeeded"
+	fi
+	_e=$(sed -n 's/.*error=\([^)]*\)).*/\1/p' /tmp/dmr-ioerr.txt | head -1)
+	[ -n "$_e" ] || cat /tmp/dmr-ioerr.txt >&2
+	echo "$_e"
+}
+
+# fua_write DEV BLOCK BYTE: one asynchronous O_DIRECT|O_DSYNC write (fio, io_uring) of 4 KiB
+# block BLOCK filled with byte value BYTE (0-255). Asynchronous: the block layer sends it
+# with FUA and no flush after it (a synchronous O_DSYNC write gets a flush afterwards, which
+# would hide a dropped FUA). Fails the test on error.
+fua_write() {
+	fio --name=fua --filename="$1" --rw=write --bs=4k --offset=$(($2 * 4096)) --size=4k \
+		--ioengine=io_uring --direct=1 --sync=1 --buffer_pattern="$(printf '0x%02x' "$3")" \
+		--output=/tmp/dmr-fua.txt >/dev/null 2>&1 ||
+		{ cat /tmp/dmr-fua.txt; fail "FUA write of block $2 to $1 failed"; }
+}
+
+# byte_block PATH BYTE: a 4 KiB file filled with byte value BYTE.
+byte_block() {
+	head -c 4096 /dev/zero | tr '\000' "\\$(printf '%03o' "$2")" >"$1"
 }

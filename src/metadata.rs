@@ -19,7 +19,8 @@ use crate::dm::{DmDev, DmIo, IoBuffer};
 use crate::logic::args::MAX_METADATA_COPIES;
 use crate::logic::format::{
     self, Change, CheckpointEncoder, CheckpointReader, CopyAreas, CopyScan, CrcFn, FormatError,
-    Identity, JournalEnd, JournalReader, Superblock, ENTRY, MAX_RECORD_BYTES, MIN_WINDOW,
+    Identity, JournalEnd, JournalReader, StreamReader, Superblock, ENTRY, MAX_RECORD_BYTES,
+    MIN_WINDOW,
 };
 use crate::logic::layout::{SpareLayout, SUPERBLOCK_BYTES};
 use crate::random::random_bytes;
@@ -216,7 +217,7 @@ impl Metadata {
         while let Some((off, len)) = cp.next_read(WINDOW) {
             self.read_window(dev, io, i, slot + off, len)
                 .map_err(space)?;
-            cp.feed(&self.window.as_slice()[..len], CRC, &mut apply, |e| e)?;
+            cp.feed(&self.window.as_slice()[..len], CRC, &mut apply)?;
         }
         cp.finish()?;
         let journal = self.areas.journal;
@@ -224,7 +225,7 @@ impl Metadata {
         while let Some((off, len)) = jr.next_read(WINDOW) {
             self.read_window(dev, io, i, journal + off, len)
                 .map_err(space)?;
-            jr.feed(&self.window.as_slice()[..len], CRC, &mut apply, |e| e)?;
+            jr.feed(&self.window.as_slice()[..len], CRC, &mut apply)?;
         }
         Ok(jr.end())
     }

@@ -52,10 +52,7 @@ impl IoBuffer {
         if bytes == 0 || bytes % 512 != 0 {
             return Err(EINVAL);
         }
-        let _noio = NoIo::enter();
-        let mut v = KVVec::with_capacity(bytes, GFP_KERNEL)?;
-        v.resize(bytes, 0, GFP_KERNEL)?;
-        Ok(Self(v))
+        zeroed(bytes).map(Self)
     }
 
     /// The bytes.
@@ -215,6 +212,14 @@ impl Drop for DmIo {
     }
 }
 
+/// `bytes` zeroes from allocator `A`, allocated as with `GFP_NOIO` (see [`NoIo`]).
+fn zeroed<A: kernel::alloc::Allocator>(bytes: usize) -> Result<kernel::alloc::Vec<u8, A>> {
+    let _noio = NoIo::enter();
+    let mut v = kernel::alloc::Vec::with_capacity(bytes, GFP_KERNEL)?;
+    v.resize(bytes, 0, GFP_KERNEL)?;
+    Ok(v)
+}
+
 /// A buffer for block data ([`rw_block`]): one kmalloc allocation, physically contiguous,
 /// so one bio segment carries it, and aligned to its power-of-two size.
 pub(crate) struct BlockBuffer(KVec<u8>);
@@ -229,10 +234,7 @@ impl BlockBuffer {
         if !bytes.is_power_of_two() || !(512..=MAX_BLOCK_BUFFER).contains(&bytes) {
             return Err(EINVAL);
         }
-        let _noio = NoIo::enter();
-        let mut v = KVec::with_capacity(bytes, GFP_KERNEL)?;
-        v.resize(bytes, 0, GFP_KERNEL)?;
-        Ok(Self(v))
+        zeroed(bytes).map(Self)
     }
 
     /// The bytes.
@@ -243,11 +245,6 @@ impl BlockBuffer {
     /// The bytes, mutably.
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
         &mut self.0
-    }
-
-    /// Length in bytes.
-    pub(crate) fn len(&self) -> usize {
-        self.0.len()
     }
 }
 

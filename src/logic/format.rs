@@ -414,10 +414,9 @@ pub struct JournalEnd {
 /// have (the largest record).
 pub const MIN_WINDOW: usize = MAX_RECORD_BYTES;
 
-/// Walks the journal of a copy whose active checkpoint is `sb` piece by piece: ask
-/// [`JournalReader::next_read`] which bytes to read, read them, hand them to
-/// [`JournalReader::feed`], until `next_read` says `None`. Memory is the caller's window,
-/// whatever the journal size.
+/// Walks the journal of a copy whose active checkpoint is `sb`, as a [`StreamReader`]:
+/// each read starts at the next record, and a record cut by the end of one window is read
+/// again whole at the start of the next.
 pub struct JournalReader {
     base_seq: u64,
     uuid: [u8; 16],
@@ -444,55 +443,6 @@ impl JournalReader {
         }
     }
 
-    /// The journal bytes to read next, `(offset, length)`, with at most `window` bytes (at
-    /// least [`MIN_WINDOW`], a multiple of the I/O unit); `None` when the walk is over.
-    /// Each read starts at the next record: a record cut by the end of one window is read
-    /// again whole at the start of the next.
-    pub fn next_read(&self, window: usize) -> Option<(u64, usize)> {
-        let tail = self.end.tail as u64;
-        if self.done || tail >= self.journal_bytes {
-            return None;
-        }
-        Some((
-            tail,
-            (self.journal_bytes - tail).min(window as u64) as usize,
-        ))
-    }
-
-    /// Decodes the records in `data` (the bytes `next_read` asked for), calling `apply`
-    /// for every change of every valid record, in order. An `apply` error is returned.
-    pub fn feed<E>(
-        &mut self,
-        data: &[u8],
-        crc: CrcFn,
-        mut apply: impl FnMut(Change) -> Result<(), E>,
-        err: impl Fn(FormatError) -> E,
-    ) -> Result<(), E> {
-        if data.len() < MIN_WINDOW && (self.end.tail + data.len()) as u64 != self.journal_bytes {
-            return Err(err(FormatError::Space));
-        }
-        let mut off = 0;
-        while let Some(r) = decode_record(
-            &data[off..],
-            self.end.seq + 1,
-            self.base_seq,
-            &self.uuid,
-            crc,
-            self.unit,
-        ) {
-            for c in r.changes() {
-                apply(c.ok_or_else(|| err(FormatError::Entries))?)?;
-            }
-            self.end.seq = r.seq;
-            self.end.records += 1;
-            off += r.len;
-        }
-        // Nothing decoded at the start of a window that holds any whole record: the end.
-        self.done = off == 0;
-        self.end.tail += off;
-        Ok(())
-    }
-
     /// Where the journal ends (so far).
     pub fn end(&self) -> JournalEnd {
         self.end
@@ -511,12 +461,16 @@ pub fn replay_journal(
     Ok(r.end())
 }
 
-/// What [`read_all`] drives: a reader that says what to read and takes the bytes.
+/// A reader of a checkpoint or a journal, piece by piece: [`StreamReader::next_read`] says
+/// which bytes to read, [`StreamReader::feed`] takes them, until `next_read` says `None`.
+/// Memory is the caller's window, whatever the area's size.
 pub trait StreamReader {
-    /// The next `(offset, length)` to read with a window of `window` bytes.
+    /// The next `(offset, length)` to read, at most `window` bytes (at least
+    /// [`MIN_WINDOW`], a multiple of the I/O unit and of [`ENTRY`]); `None` when done.
     fn next_read(&self, window: usize) -> Option<(u64, usize)>;
-    /// Takes the bytes asked for.
-    fn feed_bytes(
+    /// Takes the bytes `next_read` asked for, calling `apply` for every change in them;
+    /// an `apply` error is returned.
+    fn feed(
         &mut self,
         data: &[u8],
         crc: CrcFn,
@@ -525,32 +479,86 @@ pub trait StreamReader {
 }
 
 impl StreamReader for JournalReader {
+    /// The journal bytes to read next, `(offset, length)`, with at most `window` bytes (at
+    /// least [`MIN_WINDOW`], a multiple of the I/O unit); `None` when the walk is over.
+    /// Each read starts at the next record: a record cut by the end of one window is read
+    /// again whole at the start of the next.
     fn next_read(&self, window: usize) -> Option<(u64, usize)> {
-        JournalReader::next_read(self, window)
+        let tail = self.end.tail as u64;
+        if self.done || tail >= self.journal_bytes {
+            return None;
+        }
+        Some((
+            tail,
+            (self.journal_bytes - tail).min(window as u64) as usize,
+        ))
     }
 
-    fn feed_bytes(
+    /// Decodes the records in `data` (the bytes `next_read` asked for), calling `apply`
+    /// for every change of every valid record, in order. An `apply` error is returned.
+    fn feed(
         &mut self,
         data: &[u8],
         crc: CrcFn,
         apply: &mut dyn FnMut(Change) -> Result<(), FormatError>,
     ) -> Result<(), FormatError> {
-        self.feed(data, crc, apply, |e| e)
+        if data.len() < MIN_WINDOW && (self.end.tail + data.len()) as u64 != self.journal_bytes {
+            return Err(FormatError::Space);
+        }
+        let mut off = 0;
+        while let Some(r) = decode_record(
+            &data[off..],
+            self.end.seq + 1,
+            self.base_seq,
+            &self.uuid,
+            crc,
+            self.unit,
+        ) {
+            for c in r.changes() {
+                apply(c.ok_or(FormatError::Entries)?)?;
+            }
+            self.end.seq = r.seq;
+            self.end.records += 1;
+            off += r.len;
+        }
+        // Nothing decoded at the start of a window that holds any whole record: the end.
+        self.done = off == 0;
+        self.end.tail += off;
+        Ok(())
     }
 }
 
 impl StreamReader for CheckpointReader {
+    /// The slot bytes to read next, `(offset, length)`, at most `window` bytes (a multiple
+    /// of the I/O unit and of [`ENTRY`]); `None` when every entry was read.
     fn next_read(&self, window: usize) -> Option<(u64, usize)> {
-        CheckpointReader::next_read(self, window)
+        if self.left == 0 || self.at >= self.total {
+            return None;
+        }
+        Some((self.at, (self.total - self.at).min(window as u64) as usize))
     }
 
-    fn feed_bytes(
+    /// Checks and applies the entries in `data` (the bytes `next_read` asked for).
+    fn feed(
         &mut self,
         data: &[u8],
         crc: CrcFn,
         apply: &mut dyn FnMut(Change) -> Result<(), FormatError>,
     ) -> Result<(), FormatError> {
-        self.feed(data, crc, apply, |e| e)
+        if !data.len().is_multiple_of(ENTRY) || data.is_empty() {
+            return Err(FormatError::Space);
+        }
+        let take = (data.len() / ENTRY).min(self.left as usize);
+        let bytes = &data[..take * ENTRY];
+        self.crc_state = crc(self.crc_state, bytes);
+        for e in bytes.chunks_exact(ENTRY) {
+            let c = Change::decode(e).ok_or(FormatError::Entries)?;
+            self.order.check(c)?;
+            apply(c)?;
+        }
+        self.left -= take as u64;
+        self.at += data.len() as u64;
+        Ok(())
     }
 }
 
@@ -566,7 +574,7 @@ pub fn read_all(
     while let Some((off, len)) = reader.next_read(window) {
         let start = usize::try_from(off).map_err(|_| FormatError::Space)?;
         let data = area.get(start..start + len).ok_or(FormatError::Space)?;
-        reader.feed_bytes(data, crc, &mut apply)?;
+        reader.feed(data, crc, &mut apply)?;
     }
     Ok(())
 }
@@ -679,9 +687,9 @@ pub fn checkpoint_bytes(entries: u64, unit: u32) -> u64 {
     entries.saturating_mul(ENTRY as u64).max(1).div_ceil(unit) * unit
 }
 
-/// Reads the active checkpoint of a copy piece by piece, like [`JournalReader`]: checks
-/// the order of its entries as they come and its CRC at the end ([`Self::finish`]). A
-/// caller that applies entries before `finish` must be able to undo them.
+/// Reads the active checkpoint of a copy, as a [`StreamReader`]: checks the order of its
+/// entries as they come and its CRC at the end ([`Self::finish`]). A caller that applies
+/// entries before `finish` must be able to undo them.
 pub struct CheckpointReader {
     order: CheckpointOrder,
     crc_state: u32,
@@ -706,39 +714,6 @@ impl CheckpointReader {
             at: 0,
             total,
         })
-    }
-
-    /// The slot bytes to read next, `(offset, length)`, at most `window` bytes (a multiple
-    /// of the I/O unit and of [`ENTRY`]); `None` when every entry was read.
-    pub fn next_read(&self, window: usize) -> Option<(u64, usize)> {
-        if self.left == 0 || self.at >= self.total {
-            return None;
-        }
-        Some((self.at, (self.total - self.at).min(window as u64) as usize))
-    }
-
-    /// Checks and applies the entries in `data` (the bytes `next_read` asked for).
-    pub fn feed<E>(
-        &mut self,
-        data: &[u8],
-        crc: CrcFn,
-        mut apply: impl FnMut(Change) -> Result<(), E>,
-        err: impl Fn(FormatError) -> E,
-    ) -> Result<(), E> {
-        if !data.len().is_multiple_of(ENTRY) || data.is_empty() {
-            return Err(err(FormatError::Space));
-        }
-        let take = (data.len() / ENTRY).min(self.left as usize);
-        let bytes = &data[..take * ENTRY];
-        self.crc_state = crc(self.crc_state, bytes);
-        for e in bytes.chunks_exact(ENTRY) {
-            let c = Change::decode(e).ok_or_else(|| err(FormatError::Entries))?;
-            self.order.check(c).map_err(&err)?;
-            apply(c)?;
-        }
-        self.left -= take as u64;
-        self.at += data.len() as u64;
-        Ok(())
     }
 
     /// Whether every entry was read and the CRC matches.

@@ -115,6 +115,16 @@ fn nomem<E>(_: E) -> LoadError {
     LoadError::NoMemory
 }
 
+/// What a table that the sink refused means for the load: no memory for it, or a table
+/// that does not fit (a spare block used twice, a block outside the target, ...).
+fn sink_failure(e: FormatError) -> LoadError {
+    if e == FormatError::Space {
+        LoadError::NoMemory
+    } else {
+        LoadError::Table
+    }
+}
+
 impl Metadata {
     fn new(layout: SpareLayout, identity: Identity, io_unit: u32) -> Result<Self, LoadError> {
         let n = layout.copies() as usize;
@@ -231,13 +241,17 @@ impl Metadata {
     }
 
     /// Reads copy `i`: its superblock, checked against `want`, its active checkpoint and
-    /// where its journal ends. Also returns the superblock when only the check failed.
+    /// where its journal ends, applying its table to `sink` when one is given (an error of
+    /// the sink lands in `sink_error`). Also returns the superblock when only the check
+    /// failed.
     fn scan_copy(
         &mut self,
         dev: &DmDev,
         io: &DmIo,
         i: u32,
         want: &Identity,
+        mut sink: Option<&mut (dyn TableSink + '_)>,
+        sink_error: &mut Option<FormatError>,
     ) -> (Result<CopyScan, FormatError>, Option<Superblock>) {
         let sb_bytes = SUPERBLOCK_BYTES as usize;
         if self.read_window(dev, io, i, 0, sb_bytes).is_err() {
@@ -251,7 +265,10 @@ impl Metadata {
             return (Err(e), Some(sb));
         }
         let r = self
-            .replay(dev, io, i, &sb, |_| Ok(()))
+            .replay(dev, io, i, &sb, |c| match sink.as_mut() {
+                Some(t) => t.apply(c).inspect_err(|e| *sink_error = Some(*e)),
+                None => Ok(()),
+            })
             .map(|end| CopyScan { sb, end });
         (r, Some(sb))
     }
@@ -283,8 +300,25 @@ impl Metadata {
         let mut why = [None; MAX_METADATA_COPIES as usize];
         let mut all_blank = true;
         let mut max_seq = 0;
+        // The first valid copy is applied while it is scanned. Usually every copy is
+        // current and the lowest index wins, so that copy is the one loaded, read once.
+        let mut applied: Option<usize> = None;
         for i in 0..n {
-            let (r, sb) = m.scan_copy(dev, io, i as u32, &identity);
+            let apply = applied.is_none();
+            let mut sink_error = None;
+            let target = apply.then_some(&mut *sink);
+            let (r, sb) = m.scan_copy(dev, io, i as u32, &identity, target, &mut sink_error);
+            if let Some(e) = sink_error {
+                sink.reset();
+                return Err(sink_failure(e));
+            }
+            if apply {
+                if r.is_ok() {
+                    applied = Some(i);
+                } else {
+                    sink.reset();
+                }
+            }
             all_blank &= r == Err(FormatError::Blank);
             sbs[i] = sb;
             max_seq = max_seq.max(sb.map_or(0, |sb| sb.seq));
@@ -297,6 +331,7 @@ impl Metadata {
             }
         }
         if format || all_blank {
+            sink.reset();
             m.format(dev, io, max_seq)?;
             return Ok((m, true));
         }
@@ -338,7 +373,11 @@ impl Metadata {
             if s.sb.io_unit < io_unit {
                 return Err(LoadError::IoUnit);
             }
+            if applied == Some(k) {
+                break s;
+            }
             sink.reset();
+            applied = None;
             let mut sink_error = None;
             let r = m.replay(dev, io, k as u32, &s.sb, |c| {
                 sink.apply(c).inspect_err(|e| sink_error = Some(*e))
@@ -347,11 +386,7 @@ impl Metadata {
                 (Ok(end), None) if end == s.end => break s,
                 (_, Some(e)) => {
                     sink.reset();
-                    return Err(if e == FormatError::Space {
-                        LoadError::NoMemory
-                    } else {
-                        LoadError::Table
-                    });
+                    return Err(sink_failure(e));
                 }
                 _ => {
                     sink.reset();

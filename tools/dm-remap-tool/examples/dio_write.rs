@@ -7,7 +7,6 @@
 //!
 //! `dio_write DEVICE OFFSET_BYTES FILE [dsync]`; prints the error and exits 1 on failure.
 
-use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::fs::OpenOptions;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::process::exit;
@@ -46,20 +45,12 @@ fn main() {
             eprintln!("dio_write: {dev}: {e}");
             exit(1)
         });
-    // O_DIRECT needs an aligned buffer.
-    let layout = Layout::from_size_align(data.len(), 4096).expect("layout");
-    // SAFETY: `layout` has a non-zero size (checked above).
-    let p = unsafe { alloc_zeroed(layout) };
-    if p.is_null() {
-        eprintln!("dio_write: out of memory");
-        exit(1);
-    }
-    // SAFETY: `p` is a fresh allocation of `data.len()` bytes.
-    let buf = unsafe { std::slice::from_raw_parts_mut(p, data.len()) };
+    // O_DIRECT needs an aligned buffer: the 4096-aligned part of a larger one.
+    let mut v = vec![0u8; data.len() + 4096];
+    let at = v.as_ptr().align_offset(4096);
+    let buf = &mut v[at..at + data.len()];
     buf.copy_from_slice(&data);
     let r = out.write_all_at(buf, offset);
-    // SAFETY: `p` was allocated above with `layout` and is not used after this.
-    unsafe { dealloc(p, layout) };
     if let Err(e) = r {
         eprintln!("dio_write: {dev} at {offset}: {e}");
         exit(1);

@@ -31,11 +31,16 @@ dmr_kernel_src() {
 }
 
 # The config fragments of the test kernel: kernel/config.fragment, plus
-# kernel/debug.fragment with DMR_KERNEL_DEBUG=1 (lockdep, KASAN, kobject release checks).
+# kernel/debug.fragment with DMR_KERNEL_DEBUG=1 (lockdep, poisoned slab memory), or
+# kernel/bench.fragment with DMR_KERNEL_BENCH=1 (the benchmark kernel: the hot path built
+# as distributions build it).
 dmr_kernel_fragments() {
 	echo "$DMR_ROOT/kernel/config.fragment"
 	if [ "${DMR_KERNEL_DEBUG:-0}" = 1 ]; then
 		echo "$DMR_ROOT/kernel/debug.fragment"
+	fi
+	if [ "${DMR_KERNEL_BENCH:-0}" = 1 ]; then
+		echo "$DMR_ROOT/kernel/bench.fragment"
 	fi
 }
 

@@ -68,6 +68,12 @@ impl ValueTree {
         if from > last {
             return None;
         }
+        if from == last {
+            // One key (a bio within one block, the common case): a point lookup walks down
+            // to the slot without `mt_find`'s search for the next entry, 180 fewer
+            // instructions per I/O with 100,000 entries (docs/performance.md).
+            return self.get(from).map(|v| (from, v));
+        }
         let mut index = from as usize;
         // SAFETY: As in `get`. `mt_find` sets `index` to one past the end of the entry it
         // found; all entries cover a single key, so that key is `index - 1`.

@@ -161,9 +161,10 @@ if extra_wanted load; then
 fi
 
 if extra_wanted bench; then
+	# On the test kernel: the benchmark kernel would be a second kernel build in CI.
 	log "benchmark harness smoke run (scripts/bench --quick: outputs are checked, not speed)"
 	d="$logs/bench"
-	if "$ROOT/scripts/bench" --quick --out "$d" >"$logs/bench.log" 2>&1; then
+	if "$ROOT/scripts/bench" --quick --test-kernel --out "$d" >"$logs/bench.log" 2>&1; then
 		record PASS "bench:runs"
 		workloads="randread-4k-qd1 randread-4k-qd32 randwrite-4k-qd1 randwrite-4k-qd32 seqread-128k-qd8"
 		configs=$(sed -n 's/^configs //p' "$d/setup.txt")
@@ -185,6 +186,11 @@ if extra_wanted bench; then
 			record FAIL "bench:report-has-every-result (see $d/results.md)"
 		grep -q '<svg' "$d/ratio.svg" && grep -q '<rect' "$d/ratio.svg" &&
 			record PASS "bench:chart" || record FAIL "bench:chart"
+		# Under icount: instructions per I/O, and the presence runs (0-4 other devices).
+		grep -q '^| linear | [0-9]* | [0-9]*-[0-9]* | [0-9][0-9]* | 1.0000 ' "$d/results.md" &&
+			[ "$(grep -c '^| [0-4] | [0-9]* | [0-9]* | [0-9.]* |$' "$d/results.md")" = 5 ] &&
+			record PASS "bench:icount-and-presence" ||
+			record FAIL "bench:icount-and-presence (see $d/results.md)"
 		# Instrumentation on against off, and the module's own CPU figure.
 		grep -q '^## Instrumentation$' "$d/results.md" &&
 			grep -q '^| randread-4k-qd32 | remap-empty | remap-instr-off | ' "$d/results.md" &&

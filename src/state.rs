@@ -233,8 +233,19 @@ impl RemapState {
 
     /// Sets (or with `None` removes) the entry of `block`. `_w` proves the writer lock
     /// is held, which keeps the counts consistent with the tree.
-    pub(crate) fn set(&self, _w: &mut Writer, block: u64, new: Option<Entry>) -> Result {
-        let old = self.entry(block);
+    pub(crate) fn set(&self, w: &mut Writer, block: u64, new: Option<Entry>) -> Result {
+        self.replace(w, block, self.entry(block), new)
+    }
+
+    /// [`Self::set`] for a caller that knows the entry `block` has now (`old`): one tree
+    /// walk instead of two.
+    fn replace(
+        &self,
+        _w: &mut Writer,
+        block: u64,
+        old: Option<Entry>,
+        new: Option<Entry>,
+    ) -> Result {
         match new {
             Some(e) => self.tree.insert(block, e.to_raw())?,
             None => {
@@ -299,32 +310,51 @@ struct Loader<'a> {
     w: &'a mut Writer,
     /// Main blocks of the target: entries beyond are refused.
     blocks: u64,
+    /// No block from here up has an entry: a checkpoint lists its remaps in ascending
+    /// order, so it is loaded without looking up what each block had (a table walk each,
+    /// 17% of a load's instructions at 1,000,000 entries).
+    free_from: u64,
 }
 
 impl TableSink for Loader<'_> {
     fn reset(&mut self) {
         self.state.reset(self.w);
+        self.free_from = 0;
     }
 
     fn apply(&mut self, c: Change) -> Result<(), FormatError> {
-        let (state, w) = (self.state, &mut *self.w);
+        let (state, w, free_from) = (self.state, &mut *self.w, self.free_from);
+        // What a block has in the table being loaded.
+        let entry = |block: u64| {
+            if block >= free_from {
+                None
+            } else {
+                state.entry(block)
+            }
+        };
         match c {
             Change::Remap { main, spare } => {
                 if main >= self.blocks {
                     return Err(FormatError::Entries);
                 }
-                if let Some(Entry::Remapped(old)) = state.entry(main) {
+                let had = entry(main);
+                if let Some(Entry::Remapped(old)) = had {
                     w.alloc.release(old).map_err(|_| FormatError::Entries)?;
                 }
                 w.alloc.mark_used(spare).map_err(|_| FormatError::Entries)?;
                 state
-                    .set(w, main, Some(Entry::Remapped(spare)))
-                    .map_err(|_| FormatError::Space)
+                    .replace(w, main, had, Some(Entry::Remapped(spare)))
+                    .map_err(|_| FormatError::Space)?;
+                self.free_from = self.free_from.max(main + 1);
+                Ok(())
             }
             Change::Unmap { main } => {
-                if let Some(Entry::Remapped(old)) = state.entry(main) {
+                let had = entry(main);
+                if let Some(Entry::Remapped(old)) = had {
                     w.alloc.release(old).map_err(|_| FormatError::Entries)?;
-                    state.set(w, main, None).map_err(|_| FormatError::Space)?;
+                    state
+                        .replace(w, main, had, None)
+                        .map_err(|_| FormatError::Space)?;
                 }
                 Ok(())
             }
@@ -440,6 +470,7 @@ impl RemapState {
             state: self,
             w: &mut *w,
             blocks: req.blocks,
+            free_from: 0,
         };
         loader.reset();
         let r = Metadata::load(

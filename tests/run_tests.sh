@@ -170,7 +170,9 @@ if extra_wanted bench; then
 		configs=$(sed -n 's/^configs //p' "$d/setup.txt")
 		want=$((2 * $(echo $workloads | wc -w) * $(echo $configs | wc -w)))
 		have=$(wc -l <"$d/runs.txt")
-		[ "$have" = "$want" ] && [ "$(ls "$d"/raw/*.json | wc -l)" = "$want" ] &&
+		# raw/ also holds the 10 presence runs.
+		[ "$have" = "$want" ] && [ "$(ls "$d"/raw/*.json | grep -vc /presence-)" = "$want" ] &&
+			[ "$(ls "$d"/raw/presence-*.json | wc -l)" = 10 ] &&
 			record PASS "bench:every-run-recorded" ||
 			record FAIL "bench:every-run-recorded ($have of $want runs)"
 		ok=1

@@ -171,6 +171,14 @@ void dmr_mt_destroy(struct maple_tree *mt)
 	mtree_destroy(mt);
 }
 
+void dmr_mt_set_in_rcu(struct maple_tree *mt, bool on)
+{
+	if (on)
+		mt_set_in_rcu(mt);
+	else
+		mt_clear_in_rcu(mt);
+}
+
 int dmr_srcu_init(struct srcu_struct *ssp)
 {
 	return init_srcu_struct_fast_updown(ssp);

@@ -63,6 +63,7 @@ int dmr_io_sync_regions(struct dm_io_client *client, struct block_device *bdev,
 
 void dmr_mt_init(struct maple_tree *mt);
 void dmr_mt_destroy(struct maple_tree *mt);
+void dmr_mt_set_in_rcu(struct maple_tree *mt, bool on);
 
 int dmr_srcu_init(struct srcu_struct *ssp);
 struct srcu_ctr __percpu *dmr_srcu_down_read(struct srcu_struct *ssp);

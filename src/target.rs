@@ -448,9 +448,11 @@ impl RemapTarget {
         let rel = bio.sector() - core.begin;
         let state = &core.state;
         let write = access == Access::Write;
-        if !write && state.is_empty() {
-            // Reads of the main device need no read section (below): nothing is freed or
-            // overwritten under them.
+        if !write && (state.is_empty() || self.no_entry_in(rel, sectors)) {
+            // Reads of blocks without an entry go to the main device and need no read
+            // section (below): nothing is freed or overwritten under them, and a move that
+            // starts now copies what the main device has whether or not it waits for
+            // them. Nearly all reads, once the filter has answered.
             bio.set_dev(&core.main);
             bio.set_sector(rel);
             io.details = bio.record();
@@ -462,7 +464,7 @@ impl RemapTarget {
         // a write routed to main land behind a move's copy, or a read go to a spare block
         // that was freed and reused meanwhile.
         let token = state.srcu.down_read();
-        let r = if state.is_empty() {
+        let r = if state.is_empty() || self.no_entry_in(rel, sectors) {
             Route {
                 dest: Destination::Main,
                 sectors,
@@ -501,6 +503,15 @@ impl RemapTarget {
         io.token = token;
         io.has_token = true;
         MapResult::Remapped
+    }
+
+    /// Whether no block of target-relative sectors `rel..rel + sectors` has an entry
+    /// (`false` when the filter cannot say).
+    #[inline]
+    fn no_entry_in(&self, rel: u64, sectors: u32) -> bool {
+        let shift = self.core.layout().block_shift();
+        let last = (rel + u64::from(sectors) - 1) >> shift;
+        self.core.state.none_in(rel >> shift, last)
     }
 
     /// `end_io` without the instrumentation.

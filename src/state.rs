@@ -95,6 +95,8 @@ pub(crate) struct Writer {
     pub(crate) frozen: KVec<Frozen>,
     /// One block of data for the worker and the messages (taken while in use).
     pub(crate) buf: Option<BlockBuffer>,
+    /// Blocks added to the filter (entries stored for a block that had none).
+    filter_keys: u64,
 }
 
 /// The writer lock held, in a `GFP_NOIO` scope: a holder may wait for I/O to this device
@@ -212,6 +214,7 @@ impl RemapState {
                     group,
                     frozen: KVec::new(),
                     buf: Some(buf),
+                    filter_keys: 0,
                 }),
                 counters: Counters::new(),
             }),
@@ -254,9 +257,10 @@ impl RemapState {
 
     /// Whether no block in `first..=last` has an entry. `false` may be wrong (a false
     /// positive of the filter, or a range longer than `MAX_SPAN` blocks); `true` is not.
-    /// Lock-free; a caller that acts on the answer as of a point in time must be in the
-    /// SRCU read section, as for any lookup (see `filter`). Callers check
-    /// [`Self::is_empty`] first, which is cheaper.
+    /// Lock-free. Callers check [`Self::is_empty`] first, which is cheaper. Like any
+    /// lookup, one whose bio may go to the spare device or is a write must be made in the
+    /// SRCU read section (see `filter`); a read that the answer sends to the main device
+    /// needs none (`target.rs`, `map_bio`).
     #[inline]
     pub(crate) fn none_in(&self, first: u64, last: u64) -> bool {
         if first > last || last - first >= MAX_SPAN {
@@ -285,8 +289,22 @@ impl RemapState {
             .is_none_or(|word| word.load(Relaxed) & mask == mask)
     }
 
-    /// Sets `block`'s filter bits; `_w` proves the writer lock is held (see `filter`).
-    fn filter_add(&self, _w: &Writer, block: u64) {
+    /// Sets `block`'s filter bits; `w` proves the writer lock is held (see `filter`).
+    /// `new`: the block had no entry (only those are counted; the bits are set whatever
+    /// `new` says, so a wrong `old` in the caller cannot hide an entry). Past
+    /// [`FilterShape::saturates_after`] new blocks, sets every bit instead: still only
+    /// setting bits, so concurrent readers stay right.
+    fn filter_add(&self, w: &mut Writer, block: u64, new: bool) {
+        w.filter_keys += u64::from(new);
+        if w.filter_keys > self.filter_shape.saturates_after() {
+            if new && w.filter_keys == self.filter_shape.saturates_after() + 1 {
+                pr_info!("remap: lookup filter full, every lookup walks the table now\n");
+                for word in self.filter.iter() {
+                    word.store(u64::MAX, Relaxed);
+                }
+            }
+            return;
+        }
         let (i, mask) = self.filter_shape.probe(block);
         if let Some(word) = self.filter.get(i) {
             word.store(word.load(Relaxed) | mask, Relaxed);
@@ -311,7 +329,7 @@ impl RemapState {
         match new {
             Some(e) => {
                 // Before the entry can be seen (see `filter`).
-                self.filter_add(w, block);
+                self.filter_add(w, block, old.is_none());
                 self.tree.insert(block, e.to_raw())?
             }
             None => {

@@ -453,6 +453,8 @@ impl RemapTarget {
             // section (below): nothing is freed or overwritten under them, and a move that
             // starts now copies what the main device has whether or not it waits for
             // them. Nearly all reads, once the filter has answered.
+            #[cfg(dmr_test_hooks)]
+            crate::test_hooks::after_lookup(rel >> core.layout().block_shift());
             bio.set_dev(&core.main);
             bio.set_sector(rel);
             io.details = bio.record();

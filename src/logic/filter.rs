@@ -13,7 +13,8 @@
 //! This file decides where a block's bits are ([`FilterShape::probe`]); the words
 //! themselves live with the table (the kernel's atomics there, a plain array in the tests
 //! here). Bits are only ever set, never cleared: a removed entry leaves its bits behind
-//! (a false positive, which costs a tree walk and is never wrong). False positives: ~0.8% at
+//! (a false positive, which costs a tree walk and is never wrong); a filter that has taken
+//! far more keys than it was sized for is filled with ones ([`FilterShape::saturates_after`]). False positives: ~0.8% at
 //! 16 bits per entry, ~0.45% at 21 (100,000 entries, whose filter rounds up to 2 Mbit; the
 //! test below measures it); the rate rises slowly past the capacity the filter was sized
 //! for, and a filter with every bit set is as good as none.
@@ -52,6 +53,15 @@ impl FilterShape {
     /// Number of 64-bit words.
     pub fn words(&self) -> usize {
         1 << self.word_shift
+    }
+
+    /// After how many keys the filter is filled with ones (it then answers "maybe" for
+    /// every block, which is always correct, at the cost of one probe): at two bits per
+    /// key, where nearly half its answers would be false positives anyway. A table reaches
+    /// it only by many more distinct blocks than the filter was sized for (failing blocks
+    /// beyond the spare's size, or remaps and unremaps of ever new blocks).
+    pub fn saturates_after(&self) -> u64 {
+        (self.words() as u64) * 64 / 2
     }
 
     /// The word that holds `key`'s bits, and the mask of its bits in that word.
@@ -119,6 +129,8 @@ mod tests {
         // 100,000 entries: 1.6 Mbit -> 25,000 words -> 32,768.
         assert_eq!(FilterShape::for_entries(100_000).words(), 32_768);
         assert_eq!(FilterShape::for_entries(1 << 20).words(), 1 << 18);
+        // 16 bits per entry sized, saturated at 2: eight times the entries.
+        assert_eq!(FilterShape::for_entries(1 << 20).saturates_after(), 8 << 20);
         assert_eq!(
             FilterShape::for_entries(u64::MAX).words(),
             1 << MAX_WORD_SHIFT

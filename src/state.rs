@@ -267,10 +267,13 @@ impl RemapState {
             return false;
         }
         // A loop rather than `(first..=last).any()`: an inclusive range's iterator costs
-        // more on this path than the probes.
+        // more on this path than the probes. The shape and the words' slice are copied
+        // first: the atomic load is a call, after which fields would be loaded again.
+        let (shape, words) = (self.filter_shape, &self.filter[..]);
         let mut block = first;
         loop {
-            if self.may_have(block) {
+            let (i, mask) = shape.probe(block);
+            if words.get(i).is_none_or(|w| w.load(Relaxed) & mask == mask) {
                 return false;
             }
             if block == last {
@@ -739,11 +742,8 @@ impl RemapState {
 
 impl Lookup for RemapState {
     fn first_in(&self, from: u64, last: u64) -> Option<(u64, Entry)> {
-        // Short ranges (bios of up to `MAX_SPAN` blocks) ask the filter first; nearly all
-        // blocks have no entry, and it answers for them without walking the tree.
-        if self.is_empty() || self.none_in(from, last) {
-            return None;
-        }
+        // No filter here: `map` asks it before routing (`target.rs`), and the worker's
+        // lookups are few.
         self.tree
             .first_in(from, last)
             .map(|(b, raw)| (b, Entry::from_raw(raw)))

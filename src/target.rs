@@ -466,7 +466,10 @@ impl RemapTarget {
         // a write routed to main land behind a move's copy, or a read go to a spare block
         // that was freed and reused meanwhile.
         let token = state.srcu.down_read();
-        let r = if state.is_empty() || self.no_entry_in(rel, sectors) {
+        // A write asks the filter here, inside the section (an answer from before it could
+        // miss a move that marked the block meanwhile); a read that got here was told
+        // "maybe" already and goes to the tree.
+        let r = if write && (state.is_empty() || self.no_entry_in(rel, sectors)) {
             Route {
                 dest: Destination::Main,
                 sectors,

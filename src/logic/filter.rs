@@ -36,6 +36,8 @@ pub const MAX_SPAN: u64 = 32;
 pub struct FilterShape {
     /// The filter has `1 << word_shift` words.
     word_shift: u32,
+    /// `64 - word_shift`: how far a hash is shifted right to index a word.
+    index_shift: u32,
 }
 
 impl FilterShape {
@@ -44,9 +46,10 @@ impl FilterShape {
     /// and 4 MiB.
     pub fn for_entries(entries: u64) -> Self {
         let words = entries.saturating_mul(BITS_PER_ENTRY).div_ceil(64).max(1);
-        let shift = 64 - (words - 1).leading_zeros();
+        let shift = (64 - (words - 1).leading_zeros()).clamp(MIN_WORD_SHIFT, MAX_WORD_SHIFT);
         Self {
-            word_shift: shift.clamp(MIN_WORD_SHIFT, MAX_WORD_SHIFT),
+            word_shift: shift,
+            index_shift: 64 - shift,
         }
     }
 
@@ -76,7 +79,8 @@ impl FilterShape {
         x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
         x ^= x >> 33;
         // The word from the top bits, the three bit positions from the bottom 18.
-        let word = (x >> (64 - self.word_shift)) as usize;
+        // `index_shift` is within 45..=58 (type invariant), so the shift needs no check.
+        let word = x.wrapping_shr(self.index_shift) as usize;
         let mask = (1 << (x & 63)) | (1 << ((x >> 6) & 63)) | (1 << ((x >> 12) & 63));
         (word, mask)
     }

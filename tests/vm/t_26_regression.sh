@@ -1,8 +1,10 @@
 # Baseline and regression: capture a baseline over a fast main device, slow it with
 # dm-delay: `regression` becomes 1 and a dm event is raised; remove the delay and reset:
 # it is 0 again (with another event), and stays 0 over fast windows.
-# The threshold is 50% here, not the default 2%: under TCG the mean latency of identical
-# windows varies by more than 2% (the default is checked, and unit tests check the rule).
+# The threshold is 400% here, not the default 2%: under TCG the mean latency of identical
+# windows varies by more than 2%, and by 60% when the host is busy (seen while another VM
+# ran); the 5 ms delay below raises it by ~3,600%. The default is checked, and unit tests
+# check the rule.
 load_module
 disk=$(make_disk disk 64)
 spare=$(make_disk spare 16)
@@ -21,7 +23,7 @@ echo 1 >/sys/kernel/dm_remap/r0/stats/window_secs
 sleep 3
 echo 1 >$b/capture 2>/tmp/dmr-werr && fail "capture of an idle window succeeded"
 grep -q 'No data' /tmp/dmr-werr || fail "capture of an idle window: $(cat /tmp/dmr-werr)"
-echo 50 >$b/threshold_pct
+echo 400 >$b/threshold_pct
 echo 20 >$b/min_samples
 echo 2 >/sys/kernel/dm_remap/r0/stats/window_secs
 events() { dmsetup info r0 | awk '/Event number/ { print $3 }'; }

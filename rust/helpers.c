@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Out-of-line wrappers for static inline functions and macros used from Rust.
- * Each one only forwards its arguments; see helpers.h.
+ * C code for the Rust side: out-of-line forwarders of static inline functions and macros,
+ * and, until they move to Rust (issue 13), the kobject type, the ticker, the dm-io request
+ * builders, the bio copy loops and the per-CPU max loop. See helpers.h.
  */
 #include <linux/bio.h>
 #include <linux/blkdev.h>
@@ -49,11 +50,6 @@ blk_mode_t dmr_target_mode(struct dm_target *ti)
 void dmr_target_event(struct dm_target *ti)
 {
 	dm_table_event(ti->table);
-}
-
-const char *dmr_target_device_name(struct dm_target *ti)
-{
-	return dm_device_name(dm_table_get_md(ti->table));
 }
 
 void dmr_bio_record(struct dmr_bio_details *bd, struct bio *bio)
@@ -113,20 +109,6 @@ void dmr_bio_endio(struct bio *bio, u8 status)
 }
 
 /* Synchronous I/O of count sectors between buf (kmalloc or vmalloc memory) and bdev. */
-int dmr_io_sync(struct dm_io_client *client, struct block_device *bdev, sector_t sector,
-		sector_t count, blk_opf_t opf, void *buf)
-{
-	struct dm_io_region region = { .bdev = bdev, .sector = sector, .count = count };
-	struct dm_io_request req = {
-		.bi_opf = opf,
-		.mem.type = is_vmalloc_addr(buf) ? DM_IO_VMA : DM_IO_KMEM,
-		.mem.ptr.addr = buf,
-		.client = client,
-	};
-
-	return dm_io(&req, 1, &region, NULL, NULL, IOPRIO_DEFAULT);
-}
-
 /*
  * The same buffer to n regions of bdev (at most DMR_MAX_COPIES), in parallel; bit i of
  * *error_bits is set when region i failed. Returns 0 or the first error.

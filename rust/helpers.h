@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C helpers for dm-remap's Rust code: thin out-of-line wrappers around static inline
- * functions and macros that bindgen cannot turn into callable Rust functions.
+ * C helpers for dm-remap's Rust code: out-of-line forwarders of static inline functions
+ * and macros that bindgen cannot turn into callable Rust functions, and (until they move
+ * to Rust) the types and functions of the C code listed in helpers.c.
  */
 #ifndef DM_REMAP_HELPERS_H
 #define DM_REMAP_HELPERS_H
@@ -44,7 +45,6 @@ unsigned int dmr_bdev_logical_block_size(struct block_device *bdev);
 dev_t dmr_bdev_devt(struct block_device *bdev);
 blk_mode_t dmr_target_mode(struct dm_target *ti);
 void dmr_target_event(struct dm_target *ti);
-const char *dmr_target_device_name(struct dm_target *ti);
 
 void dmr_bio_record(struct dmr_bio_details *bd, struct bio *bio);
 void dmr_bio_restore(const struct dmr_bio_details *bd, struct bio *bio);
@@ -53,9 +53,6 @@ void dmr_bio_copy_from(struct bio *bio, const struct bvec_iter *iter, unsigned i
 void dmr_bio_copy_to(struct bio *bio, const struct bvec_iter *iter, unsigned int skip,
 		     const void *buf, unsigned int len);
 void dmr_bio_endio(struct bio *bio, u8 status);
-
-int dmr_io_sync(struct dm_io_client *client, struct block_device *bdev, sector_t sector,
-		sector_t count, blk_opf_t opf, void *buf);
 
 int dmr_io_sync_regions(struct dm_io_client *client, struct block_device *bdev,
 			const sector_t *sectors, unsigned int n, sector_t count, blk_opf_t opf,

@@ -112,17 +112,22 @@ impl DmIo {
         opf: u32,
     ) -> Result {
         let p = buf.range(offset, len)?;
-        // SAFETY: The client is valid (type invariant), `dev` is open, and `p` points to
-        // `len` bytes of a kmalloc/vmalloc buffer (checked by `IoBuffer::range`). dm-io
-        // waits for completion before returning.
+        let sectors = [sector];
+        let mut bits: c_ulong = 0;
+        // SAFETY: The client is valid (type invariant), `dev` is open, `sectors` has one
+        // entry, `p` points to `len` bytes of a kmalloc/vmalloc buffer (checked by
+        // `IoBuffer::range`) and `bits` is a valid out-pointer. dm-io waits for completion
+        // before returning.
         kernel::error::to_result(unsafe {
-            bindings::dmr_io_sync(
+            bindings::dmr_io_sync_regions(
                 self.client.as_ptr(),
                 dev.bdev(),
-                sector,
+                sectors.as_ptr(),
+                1,
                 (len / 512) as u64,
                 opf,
                 p.cast(),
+                &mut bits,
             )
         })
     }

@@ -21,9 +21,6 @@ use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::{new_mutex, Mutex};
 
-// SAFETY: A snapshot is plain `u64`s; all zeroes is a valid (empty) one.
-unsafe impl Zeroable for Snapshot {}
-
 /// What kind of I/O a bio is, as far as the counters care.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) enum IoKind {
@@ -112,10 +109,15 @@ impl Windows {
     }
 }
 
+/// A zeroed snapshot taken now, built in place (it is ~10 KiB, too large for the stack).
 fn new_snapshot() -> Result<KBox<Snapshot>> {
-    let mut s = KBox::init(pin_init::init_zeroed::<Snapshot>(), GFP_KERNEL)?;
-    s.at_ns = now_ns();
-    Ok(s)
+    KBox::init(
+        pin_init::init!(Snapshot {
+            slots <- pin_init::init_array_from_fn(|_| 0u64),
+            at_ns: now_ns(),
+        }),
+        GFP_KERNEL,
+    )
 }
 
 impl DeviceStats {

@@ -63,7 +63,7 @@ pub(crate) trait Tick: Send + Sync + 'static {
     fn tick(&self);
 }
 
-/// Runs `T::tick` every period on a system workqueue until dropped.
+/// Runs `T::tick` every period on `system_dfl_wq` until dropped.
 ///
 /// # Invariants
 ///

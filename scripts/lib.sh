@@ -31,7 +31,8 @@ dmr_kernel_src() {
 }
 
 # The config fragments of the test kernel: kernel/config.fragment, plus
-# kernel/debug.fragment with DMR_KERNEL_DEBUG=1 (lockdep, poisoned slab memory), or
+# kernel/debug.fragment with DMR_KERNEL_DEBUG=1 (lockdep, slab poisoning and checks, debug
+# objects; not KASAN, see the fragment), or
 # kernel/bench.fragment with DMR_KERNEL_BENCH=1 (the benchmark kernel: the hot path built
 # as distributions build it).
 dmr_kernel_fragments() {

@@ -314,7 +314,7 @@ impl RemapState {
         }
     }
 
-    /// Sets (or with `None` removes) the entry of `block`. `_w` proves the writer lock
+    /// Sets (or with `None` removes) the entry of `block`. `w` proves the writer lock
     /// is held, which keeps the counts consistent with the tree.
     pub(crate) fn set(&self, w: &mut Writer, block: u64, new: Option<Entry>) -> Result {
         self.replace(w, block, self.entry(block), new)

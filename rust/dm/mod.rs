@@ -5,7 +5,8 @@
 //! The `kernel` crate has no device-mapper support, so this module provides what a
 //! bio-based target needs: [`Registration`] of a target type, the [`Operations`] trait a
 //! target implements, constructor access through [`TargetCtx`], open devices as [`DmDev`],
-//! and the [`Bio`] being mapped. All FFI and `unsafe` of the target live here.
+//! and the [`Bio`] being mapped. The device-mapper and block-layer FFI lives here; the other
+//! C APIs are wrapped in the sibling files of `rust/`.
 //!
 //! Ownership: the constructor returns the target state as `Pin<KBox<T>>`; it is stored in
 //! `ti->private` and dropped by the destructor. Every callback borrows it for the duration

@@ -353,7 +353,7 @@ unsafe fn state<'a, T: Operations>(ti: *mut bindings::dm_target) -> &'a T {
 ///
 /// `bio` must be a bio device-mapper cloned for a target of type `T`, whose
 /// `per_io_data_size` was set by `ctr`; the data must have been initialised (by
-/// `map_callback`) unless the caller is about to initialise it.
+/// `Adapter::map`) unless the caller is about to initialise it.
 unsafe fn per_io<T: Operations>(bio: *mut bindings::bio) -> *mut T::PerIo {
     let size = per_io_size::<T>();
     if size == 0 {

@@ -51,6 +51,14 @@ check:
 	@if grep -q '^\(warning\|error\)' $(ROOT)/.clippy.log; then \
 		echo "make check: clippy or rustc reported warnings (see above)"; exit 1; fi
 	@rm -f $(ROOT)/.clippy.log
+	@# Layering: no FFI outside rust/ (its own bindings are private to it; the kernel
+	@# crate's are public, so this grep), and no exception to `deny(unsafe_code)` beyond
+	@# the one documented in src/dm_remap.rs.
+	@if grep -rn 'bindings::' $(ROOT)/src $(ROOT)/sysfs --include='*.rs' | grep -v '^[^:]*:[0-9]*: *//'; then \
+		echo "make check: FFI outside rust/ (above)"; exit 1; fi
+	@n=$$(grep -rn 'allow(unsafe_code)' $(ROOT)/src $(ROOT)/sysfs --include='*.rs' | grep -v '^[^:]*:[0-9]*: *//' | wc -l); \
+	if [ "$$n" != 1 ]; then grep -rn 'allow(unsafe_code)' $(ROOT)/src $(ROOT)/sysfs --include='*.rs'; \
+		echo "make check: $$n allow(unsafe_code) outside rust/, want 1 (see src/dm_remap.rs)"; exit 1; fi
 	@echo "make check: clean"
 
 fmt:

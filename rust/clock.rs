@@ -3,7 +3,7 @@
 //! The monotonic clock in nanoseconds (`ktime_get_ns`), as a plain `u64`: the `kernel`
 //! crate's `Instant` does not give its nanoseconds to modules.
 
-use crate::bindings;
+use crate::rust::bindings;
 
 /// Nanoseconds of `CLOCK_MONOTONIC`; comparable across CPUs. Any context but NMI.
 #[inline]

@@ -3,7 +3,7 @@
 //! The kernel's CRC32C (`crc32c()` of `lib/crc/`) in the raw form the on-disk format code
 //! takes (`logic::format::CrcFn`): no inversion at either end.
 
-use crate::bindings;
+use crate::rust::bindings;
 
 /// Continues CRC32C state `state` over `data` (the kernel's `crc32c(crc, p, len)`).
 pub(crate) fn crc32c_update(state: u32, data: &[u8]) -> u32 {

@@ -13,7 +13,7 @@
 //! Attribute tables ([`AttrTables`]) are built once from static definitions and must
 //! outlive every directory that uses them (the module keeps them).
 
-use crate::bindings;
+use crate::rust::bindings;
 use core::ffi::c_void;
 use core::fmt;
 use core::ptr::NonNull;

@@ -9,7 +9,7 @@
 //! `mt_find` take internally, and no value ever needs freeing. Writers are serialised by
 //! the tree's internal lock and may allocate.
 
-use crate::bindings;
+use crate::rust::bindings;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 

@@ -7,7 +7,7 @@
 //! shared between CPUs); readers add up every possible CPU's copy. The `kernel` crate has
 //! no per-CPU allocator wrapper; the `this_cpu` macros are C helpers.
 
-use crate::bindings;
+use crate::rust::bindings;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 

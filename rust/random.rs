@@ -3,7 +3,7 @@
 //! Random bytes from the kernel's generator (`get_random_bytes`); the `kernel` crate has
 //! no wrapper for it.
 
-use crate::bindings;
+use crate::rust::bindings;
 
 /// Fills `buf` with random bytes (`get_random_bytes`), e.g. for a new set UUID.
 pub(crate) fn random_bytes(buf: &mut [u8]) {

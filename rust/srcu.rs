@@ -8,7 +8,7 @@
 //! [`Srcu::synchronize`]. Readers cost a per-CPU counter increment, no barrier and no
 //! shared cache line.
 
-use crate::bindings;
+use crate::rust::bindings;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 

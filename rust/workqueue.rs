@@ -6,7 +6,7 @@
 //! device's error handling must not depend on the shared system queues (they may be
 //! needed to free memory this work waits for), so a target allocates its own.
 
-use crate::bindings;
+use crate::rust::bindings;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::sync::Arc;

@@ -4,42 +4,40 @@
 //! failing blocks of a main device to a spare device.
 //!
 //! Crate layout: `rust/` holds the safe wrappers over C APIs the `kernel` crate lacks
-//! (device-mapper, bio, kobjects, per-CPU memory) with all FFI; `src/logic/` holds pure
+//! (device-mapper, bio, kobjects, per-CPU memory) with all FFI and `unsafe`; its
+//! `bindings` are private to it; `src/logic/` holds pure
 //! `core`-only logic shared with the userspace tests; `src/target.rs` is the target
 //! itself; `sysfs/` is the `/sys/kernel/dm_remap` tree.
 
-#[path = "../rust/bindings.rs"]
-mod bindings;
-#[path = "../rust/clock.rs"]
-mod clock;
-#[path = "../rust/crc.rs"]
-mod crc;
-#[path = "../rust/dm/mod.rs"]
-mod dm;
-#[path = "../rust/kobject.rs"]
-mod kobject;
-#[path = "../rust/maple.rs"]
-mod maple;
-#[path = "../rust/percpu.rs"]
-mod percpu;
-#[path = "../rust/random.rs"]
-mod random;
-#[path = "../rust/srcu.rs"]
-mod srcu;
-#[path = "../rust/workqueue.rs"]
-mod workqueue;
+#[path = "../rust/mod.rs"]
+mod rust;
+use rust::{clock, crc, dm, global, kobject, maple, percpu, random, srcu, workqueue};
+
+// Every module outside `rust/` denies `unsafe_code` (the crate root itself cannot: the
+// `module!` macro expands to unsafe code here). The exceptions, each with its argument:
+// `src/state.rs`, the table load's switch of the tree out of RCU mode (`ValueTree::exclusive`),
+// and the `init` that `global_mutex!` (`rust/global.rs`) generates. `make check` verifies
+// that there are no others.
 // The pure-logic files are also the public API of the userspace crate (tests, tools), hence
 // `pub` items unreachable from here and items only the userspace side uses.
 #[allow(unreachable_pub, dead_code)]
+#[deny(unsafe_code)]
 mod logic;
+#[deny(unsafe_code)]
 mod metadata;
+#[deny(unsafe_code)]
 mod remap;
+#[deny(unsafe_code)]
 mod state;
+#[deny(unsafe_code)]
 mod stats;
+#[deny(unsafe_code)]
 #[path = "../sysfs/mod.rs"]
 mod sysfs;
+#[deny(unsafe_code)]
 mod target;
 #[cfg(dmr_test_hooks)]
+#[deny(unsafe_code)]
 mod test_hooks;
 
 use kernel::prelude::*;

@@ -334,7 +334,7 @@ impl Files for Root {
             File {
                 name: c"devices",
                 show: Some(|_, out| {
-                    for e in REGISTRY.lock().devices.iter() {
+                    for e in REGISTRY::lock().devices.iter() {
                         out.fmt(format_args!("{}\n", e.name().to_str().unwrap_or("?")));
                     }
                     Ok(())
@@ -519,7 +519,7 @@ fn summary(d: &Device, out: &mut ShowBuf<'_>) -> Result {
 
 /// `performance_stats`: one `key=value` line per device, then their total.
 fn performance_stats(_: &Root, out: &mut ShowBuf<'_>) -> Result {
-    let reg = REGISTRY.lock();
+    let reg = REGISTRY::lock();
     let mut total = [0u64; 6];
     for e in reg.devices.iter() {
         let d = &e.dev;

@@ -62,17 +62,17 @@ struct Link {
 }
 
 /// The tree's global state.
-struct Registry {
+pub(crate) struct Registry {
     root: Option<Dir<Root>>,
     device_tables: Option<KBox<AttrTables>>,
     devices: KVec<Entry>,
     next_serial: u64,
 }
 
-kernel::sync::global_lock! {
-    // SAFETY: Initialised by `Tree::new` in the module initialiser before any target can
-    // be constructed.
-    unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry {
+crate::global::global_mutex! {
+    /// The tree's registry, initialised by `Tree::new` in the module initialiser before
+    /// any target can be constructed.
+    static REGISTRY: Mutex<Registry> = Registry {
         root: None,
         device_tables: None,
         devices: KVec::new(),
@@ -93,13 +93,12 @@ impl Tree {
     /// Creates `/sys/kernel/dm_remap` and starts the ticker. Called once, from the
     /// module initialiser.
     pub(crate) fn new() -> Result<Self> {
-        // SAFETY: Called exactly once, before any other use of `REGISTRY`.
-        unsafe { REGISTRY.init() };
+        REGISTRY::init();
         let root_tables = KBox::new(AttrTables::new::<Root>()?, GFP_KERNEL)?;
         let device_tables = KBox::new(AttrTables::new::<Device>()?, GFP_KERNEL)?;
         let root = Dir::new::<Root>(None, c"dm_remap", &root_tables, Arc::new(Root, GFP_KERNEL)?)?;
         {
-            let mut reg = REGISTRY.lock();
+            let mut reg = REGISTRY::lock();
             reg.root = Some(root);
             reg.device_tables = Some(device_tables);
         }
@@ -117,7 +116,7 @@ impl Drop for Tree {
         // No target exists any more (the target type is unregistered first).
         drop(self.ticker.take());
         let (root, tables) = {
-            let mut reg = REGISTRY.lock();
+            let mut reg = REGISTRY::lock();
             (reg.root.take(), reg.device_tables.take())
         };
         // Outside the lock: removing the root waits for readers of `devices`, which take it.
@@ -132,7 +131,7 @@ impl Drop for Tree {
 
 impl Tick for Ticking {
     fn tick(&self) {
-        let mut reg = REGISTRY.lock();
+        let mut reg = REGISTRY::lock();
         for e in reg.devices.iter_mut() {
             e.tick();
         }
@@ -223,7 +222,7 @@ pub(crate) fn register(
     stats_on: bool,
 ) -> Result<Registration, (Error, &'static CStr)> {
     let id = handle.device_id();
-    let mut reg = REGISTRY.lock();
+    let mut reg = REGISTRY::lock();
     let reg = &mut *reg;
     let serial = reg.next_serial;
     reg.next_serial += 1;
@@ -281,7 +280,7 @@ pub(crate) fn register(
 impl Drop for Registration {
     fn drop(&mut self) {
         let gone = {
-            let mut reg = REGISTRY.lock();
+            let mut reg = REGISTRY::lock();
             let Some(i) = reg.devices.iter().position(|e| e.id == self.id) else {
                 return;
             };

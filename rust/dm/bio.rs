@@ -3,7 +3,7 @@
 //! The bio a target maps, completes or splits.
 
 use super::DmDev;
-use crate::bindings;
+use crate::rust::bindings;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 

@@ -2,7 +2,7 @@
 
 //! Devices a target opens, and the hooks that describe them to device-mapper.
 
-use crate::bindings;
+use crate::rust::bindings;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::prelude::*;

@@ -4,7 +4,7 @@
 //! one bio on the stack that reports the block layer's status.
 
 use super::{BlkStatus, DmDev};
-use crate::bindings;
+use crate::rust::bindings;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ops::Range;

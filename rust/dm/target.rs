@@ -4,7 +4,7 @@
 
 use super::bio::per_io_size_of;
 use super::{Bio, BlkStatus, DeferredBio, DeviceIter, DmDev, QueueLimits, ResultBuf};
-use crate::bindings;
+use crate::rust::bindings;
 use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr::NonNull;

@@ -206,7 +206,7 @@ fn load_table(
 #[vtable]
 impl Operations for RemapTarget {
     const NAME: &'static CStr = c"remap";
-    const VERSION: [u32; 3] = [0, 4, 0];
+    const VERSION: [u32; 3] = args::TARGET_VERSION;
     // Not PASSES_INTEGRITY, PASSES_CRYPTO, ZONED_HM or ATOMIC_WRITES as dm-linear is:
     // remapped blocks live on another device at another offset, and a bio may be split.
     const FEATURES: u64 = FEATURE_NOWAIT;

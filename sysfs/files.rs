@@ -12,7 +12,6 @@ use crate::logic::stats::{
     change_permille, per_second, write_permille, Dir, Figures, Latency, Slot, CPU_SAMPLE_EVERY,
     MAX_THRESHOLD_PCT,
 };
-use crate::target::RemapTarget;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 
@@ -325,7 +324,7 @@ impl Files for Root {
             File {
                 name: c"version",
                 show: Some(|_, out| {
-                    let [a, b, c] = <RemapTarget as crate::dm::Operations>::VERSION;
+                    let [a, b, c] = crate::logic::args::TARGET_VERSION;
                     out.fmt(format_args!("{a}.{b}.{c}\n"));
                     Ok(())
                 }),

@@ -26,6 +26,8 @@ mod logic;
 #[deny(unsafe_code)]
 mod metadata;
 #[deny(unsafe_code)]
+mod per_io;
+#[deny(unsafe_code)]
 mod remap;
 #[deny(unsafe_code)]
 mod state;

@@ -11,9 +11,9 @@
 //! completes them.
 
 use crate::dm::{
-    Bio, BioDetails, BioQueue, BlkStatus, CtrError, DeferredBio, DeviceIter, DmDev, DmIo,
-    EndIoResult, MapResult, MessageError, Operations, QueueLimits, ReqOp, ResultBuf, StatusType,
-    TargetCtx, TargetHandle, FEATURE_NOWAIT, MAX_LOGICAL_BLOCK_SIZE,
+    Bio, BioQueue, BlkStatus, CtrError, DeferredBio, DeviceIter, DmDev, DmIo, EndIoResult,
+    MapResult, MessageError, Operations, QueueLimits, ReqOp, ResultBuf, StatusType, TargetCtx,
+    TargetHandle, FEATURE_NOWAIT, MAX_LOGICAL_BLOCK_SIZE,
 };
 use crate::logic::args::{self, DeviceGeometry, Features};
 use crate::logic::format::Identity;
@@ -21,9 +21,9 @@ use crate::logic::layout::SpareLayout;
 use crate::logic::route::{self, Access, Destination, Route};
 use crate::logic::stats::Slot;
 use crate::metadata::LoadError;
-use crate::srcu::SrcuToken;
+use crate::per_io::PerIo;
 use crate::state::{self, AcquireError, LoadRequest, StateKey, StateRef};
-use crate::stats::{IoKind, IoTiming};
+use crate::stats::IoKind;
 use crate::sysfs;
 use crate::workqueue::OrderedQueue;
 use core::fmt::Write;
@@ -36,26 +36,6 @@ use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
 /// numbered by `target_bio_nr`. Number 0 goes to the main device, number 1 to the spare.
 const FLUSH_BIO_MAIN: u32 = 0;
 const FLUSH_BIOS: u32 = 2;
-
-/// Per-bio data.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct PerIo {
-    /// The bio as `map` accepted it (dm sector, data iterator), for retries and remaps.
-    pub(crate) details: BioDetails,
-    /// The SRCU read section of a write or a spare-block I/O, held from `map` to `end_io`.
-    token: SrcuToken,
-    has_token: bool,
-    /// The worker owns the bio; its second `end_io` only passes the status on.
-    owned: bool,
-    /// Whether the bio asked for FUA when `map` saw it (the block layer may strip the
-    /// flag from the clone on its way down); the worker's writes for it keep it.
-    pub(crate) fua: bool,
-    /// For a bio the worker holds until its remaps are committed: the status of
-    /// everything else it asked for.
-    pub(crate) pieces_status: BlkStatus,
-    /// Instrumentation: when `map` started, what kind of I/O this is.
-    timing: IoTiming,
-}
 
 /// The parts of a target that its worker uses too.
 #[pin_data]
@@ -505,8 +485,7 @@ impl RemapTarget {
         // Writes anywhere (a move must not race them) and any I/O to a spare block (a
         // freed spare block must not be reused under a read still in flight) keep the
         // section until they complete.
-        io.token = token;
-        io.has_token = true;
+        io.hold(token);
         MapResult::Remapped
     }
 
@@ -525,10 +504,7 @@ impl RemapTarget {
             // Completed by the worker, which set the status.
             return EndIoResult::Done;
         }
-        if io.has_token {
-            io.has_token = false;
-            self.core.state.srcu.up_read(io.token);
-        }
+        io.release(&self.core.state.srcu);
         // Only a medium error may mean a bad block, which the worker retries and remaps.
         // Every other status is passed up as it is: a lost path, an offline device or a
         // timeout says nothing about the blocks, and `NOSPC`, `NOTSUPP` and `AGAIN` (a

@@ -20,6 +20,8 @@ use rust::{clock, crc, dm, global, kobject, maple, percpu, random, srcu, workque
 // that there are no others.
 // The pure-logic files are also the public API of the userspace crate (tests, tools), hence
 // `pub` items unreachable from here and items only the userspace side uses.
+#[deny(unsafe_code)]
+mod group;
 #[allow(unreachable_pub, dead_code)]
 #[deny(unsafe_code)]
 mod logic;

@@ -11,6 +11,7 @@
 
 use crate::clock::now_ns;
 use crate::dm::{BlockBuffer, DmDev, DmIo, NoIo};
+use crate::group::Group;
 use crate::logic::alloc::{bitmap_words, SpareAllocator};
 use crate::logic::filter::{FilterShape, MAX_SPAN};
 use crate::logic::format::{Change, FormatError, Identity};
@@ -18,7 +19,6 @@ use crate::logic::layout::SpareLayout;
 use crate::logic::route::{Entry, Lookup};
 use crate::maple::ValueTree;
 use crate::metadata::{LoadError, Metadata, TableSink};
-use crate::remap::Group;
 use crate::srcu::Srcu;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;

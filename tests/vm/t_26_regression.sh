@@ -1,10 +1,11 @@
 # Baseline and regression: capture a baseline over a fast main device, slow it with
 # dm-delay: `regression` becomes 1 and a dm event is raised; remove the delay and reset:
 # it is 0 again (with another event), and stays 0 over fast windows.
-# The threshold is 400% here, not the default 2%: under TCG the mean latency of identical
+# The threshold is 200% here, not the default 2%: under TCG the mean latency of identical
 # windows varies by more than 2%, and by 60% when the host is busy (seen while another VM
-# ran); the 5 ms delay below raises it by ~3,600%. The default is checked, and unit tests
-# check the rule.
+# ran), and a busy host can make the baseline itself 10x slower (2.5 ms instead of
+# 0.25 ms per read). The 20 ms delay below raises the mean by 700% over such a baseline and
+# by ~8,000% over a quiet one. The default is checked, and unit tests check the rule.
 load_module
 disk=$(make_disk disk 64)
 spare=$(make_disk spare 16)
@@ -23,7 +24,7 @@ echo 1 >/sys/kernel/dm_remap/r0/stats/window_secs
 sleep 3
 echo 1 >$b/capture 2>/tmp/dmr-werr && fail "capture of an idle window succeeded"
 grep -q 'No data' /tmp/dmr-werr || fail "capture of an idle window: $(cat /tmp/dmr-werr)"
-echo 400 >$b/threshold_pct
+echo 200 >$b/threshold_pct
 echo 20 >$b/min_samples
 echo 2 >/sys/kernel/dm_remap/r0/stats/window_secs
 events() { dmsetup info r0 | awk '/Event number/ { print $3 }'; }
@@ -50,9 +51,9 @@ echo "baseline read mean $(cat $b/read_mean_ns) ns over $(cat $b/read_samples) r
 sleep 3
 [ "$(cat $b/regression)" = 0 ] || fail "regression without a change: $(cat $b/comparison)"
 ev=$(events)
-# 5 ms more per read.
+# 20 ms more per read.
 dmsetup suspend slow
-dmsetup reload slow --table "0 $len delay $disk 0 5"
+dmsetup reload slow --table "0 $len delay $disk 0 20"
 dmsetup resume slow
 wait_for $b/regression 1 12
 cat $b/comparison

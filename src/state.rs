@@ -272,8 +272,7 @@ impl RemapState {
         let (shape, words) = (self.filter_shape, &self.filter[..]);
         let mut block = first;
         loop {
-            let (i, mask) = shape.probe(block);
-            if words.get(i).is_none_or(|w| w.load(Relaxed) & mask == mask) {
+            if filter_may_have(shape, words, block) {
                 return false;
             }
             if block == last {
@@ -286,10 +285,7 @@ impl RemapState {
     /// Whether `block` may have an entry: `false` means it has none (see `filter`).
     #[inline]
     fn may_have(&self, block: u64) -> bool {
-        let (i, mask) = self.filter_shape.probe(block);
-        self.filter
-            .get(i)
-            .is_none_or(|word| word.load(Relaxed) & mask == mask)
+        filter_may_have(self.filter_shape, &self.filter, block)
     }
 
     /// Sets `block`'s filter bits; `w` proves the writer lock is held (see `filter`).
@@ -743,6 +739,16 @@ impl RemapState {
             _ => {}
         }
     }
+}
+
+/// Whether the filter `words` of shape `shape` say `block` may have an entry (all its bits
+/// set); `false` means it has none.
+#[inline]
+fn filter_may_have(shape: FilterShape, words: &[Atomic<u64>], block: u64) -> bool {
+    let (i, mask) = shape.probe(block);
+    words
+        .get(i)
+        .is_none_or(|word| word.load(Relaxed) & mask == mask)
 }
 
 impl Lookup for RemapState {

@@ -22,15 +22,21 @@ use rust::{clock, crc, dm, global, kobject, maple, percpu, random, srcu, workque
 // `pub` items unreachable from here and items only the userspace side uses.
 #[deny(unsafe_code)]
 mod group;
+#[deny(unsafe_code)]
+mod instance;
 #[allow(unreachable_pub, dead_code)]
 #[deny(unsafe_code)]
 mod logic;
 #[deny(unsafe_code)]
+mod map;
+#[deny(unsafe_code)]
+mod message;
+#[deny(unsafe_code)]
 mod metadata;
 #[deny(unsafe_code)]
-mod per_io;
+mod moves;
 #[deny(unsafe_code)]
-mod remap;
+mod per_io;
 #[deny(unsafe_code)]
 mod state;
 #[deny(unsafe_code)]
@@ -43,6 +49,8 @@ mod target;
 #[cfg(dmr_test_hooks)]
 #[deny(unsafe_code)]
 mod test_hooks;
+#[deny(unsafe_code)]
+mod worker;
 
 use kernel::prelude::*;
 

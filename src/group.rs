@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! A group: moves staged under the writer lock and committed together in one metadata
-//! record, with the bios that wait for that commit (`remap.rs` stages and commits them).
+//! record, with the bios that wait for that commit (`moves.rs` stages and commits them).
 
 use crate::dm::DeferredList;
 use crate::logic::format::Change;

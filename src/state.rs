@@ -148,7 +148,7 @@ pub(crate) struct RemapState {
     /// `synchronize_srcu` sees the bits as it would see the entry.
     filter: KVVec<Atomic<u64>>,
     filter_shape: FilterShape,
-    /// I/O that a move must wait for holds a read section (see `target.rs`, `map`).
+    /// I/O that a move must wait for holds a read section (see `map.rs`).
     #[pin]
     pub(crate) srcu: Srcu,
     /// Entries of any kind: `map` skips the lookup while this is zero.
@@ -260,7 +260,7 @@ impl RemapState {
     /// Lock-free. Callers check [`Self::is_empty`] first, which is cheaper. Like any
     /// lookup, one whose bio may go to the spare device or is a write must be made in the
     /// SRCU read section (see `filter`); a read that the answer sends to the main device
-    /// needs none (`target.rs`, `map_bio`).
+    /// needs none (`map::route`).
     #[inline]
     pub(crate) fn none_in(&self, first: u64, last: u64) -> bool {
         if first > last || last - first >= MAX_SPAN {
@@ -753,7 +753,7 @@ fn filter_may_have(shape: FilterShape, words: &[Atomic<u64>], block: u64) -> boo
 
 impl Lookup for RemapState {
     fn first_in(&self, from: u64, last: u64) -> Option<(u64, Entry)> {
-        // No filter here: `map` asks it before routing (`target.rs`), and the worker's
+        // No filter here: `map` asks it before routing (`map.rs`), and the worker's
         // lookups are few.
         self.tree
             .first_in(from, last)

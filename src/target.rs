@@ -1,93 +1,36 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The `remap` target: table line, I/O path and messages.
+//! The `remap` target: table line and device-mapper callbacks.
 //!
 //! Table line:
 //! `<start> <len> remap <main_dev> <spare_dev> <spare_start> <spare_len> [<#feature_args> <feature_arg>...]`.
 //!
-//! `map` sends every bio to where its blocks live (see `logic::route`), accepting only the
-//! front of a bio that reaches a remapped block. Failed I/O and writes to failing or moving
-//! blocks are handed to a per-target worker (`remap.rs`), which retries, remaps and
-//! completes them.
+//! This file holds the device-mapper callbacks: the constructor, `map` and `end_io` (whose
+//! bodies are `map.rs`), `status`, `message` (`message.rs`), suspend and resume. Failed
+//! I/O and writes to failing or moving blocks go to a per-target worker (`worker.rs`),
+//! which retries, remaps (`moves.rs`) and completes them.
 
 use crate::dm::{
     Bio, BioQueue, BlkStatus, CtrError, DeferredBio, DeviceIter, DmDev, DmIo, EndIoResult,
-    MapResult, MessageError, Operations, QueueLimits, ReqOp, ResultBuf, StatusType, TargetCtx,
-    TargetHandle, FEATURE_NOWAIT, MAX_LOGICAL_BLOCK_SIZE,
+    MapResult, MessageError, Operations, QueueLimits, ResultBuf, StatusType, TargetCtx,
+    FEATURE_NOWAIT, MAX_LOGICAL_BLOCK_SIZE,
 };
+use crate::instance::Core;
 use crate::logic::args::{self, DeviceGeometry, Features};
 use crate::logic::format::Identity;
 use crate::logic::layout::SpareLayout;
-use crate::logic::route::{self, Access, Destination, Route};
-use crate::logic::stats::Slot;
+use crate::map::{self, FLUSH_BIOS};
+use crate::message;
 use crate::metadata::LoadError;
 use crate::per_io::PerIo;
 use crate::state::{self, AcquireError, LoadRequest, StateKey, StateRef};
-use crate::stats::IoKind;
 use crate::sysfs;
 use crate::workqueue::OrderedQueue;
 use core::fmt::Write;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::Arc;
-use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
-
-/// Which flush bio goes where: device-mapper sends `FLUSH_BIOS` empty flushes per flush,
-/// numbered by `target_bio_nr`. Number 0 goes to the main device, number 1 to the spare.
-const FLUSH_BIO_MAIN: u32 = 0;
-const FLUSH_BIOS: u32 = 2;
-
-/// The parts of a target that its worker uses too.
-#[pin_data]
-pub(crate) struct Core {
-    pub(crate) main: DmDev,
-    pub(crate) spare: DmDev,
-    /// First sector of the target in the dm device (`ti->begin`).
-    pub(crate) begin: u64,
-    /// Length of the target in sectors; it maps main sectors `0..len`.
-    pub(crate) len: u64,
-    pub(crate) spare_start: u64,
-    pub(crate) spare_len: u64,
-    pub(crate) features: Features,
-    pub(crate) state: StateRef,
-    pub(crate) io: DmIo,
-    pub(crate) handle: TargetHandle,
-    /// The dm device's counters and sysfs files (shared with its other targets).
-    pub(crate) dev: Arc<sysfs::Device>,
-    /// Bios waiting for the worker.
-    pub(crate) deferred: BioQueue<PerIo>,
-    #[pin]
-    work: Work<Core>,
-}
-
-impl_has_work! {
-    impl HasWork<Self> for Core { self.work }
-}
-
-impl WorkItem for Core {
-    type Pointer = Arc<Core>;
-
-    fn run(this: Arc<Core>) {
-        this.run_worker();
-    }
-}
-
-impl Core {
-    /// The layout of the spare region.
-    pub(crate) fn layout(&self) -> &SpareLayout {
-        &self.state.layout
-    }
-
-    /// Number of main blocks the target maps.
-    pub(crate) fn blocks(&self) -> u64 {
-        self.len >> self.layout().block_shift()
-    }
-
-    /// Bytes in a block.
-    pub(crate) fn block_bytes(&self) -> usize {
-        self.features.block_size() as usize
-    }
-}
+use kernel::workqueue::new_work;
 
 /// One `remap` target.
 pub(crate) struct RemapTarget {
@@ -295,7 +238,7 @@ impl Operations for RemapTarget {
     fn map(&self, bio: &mut Bio, io: &mut PerIo) -> MapResult {
         let stats = &self.core.dev.stats;
         stats.map_start(&mut io.timing);
-        let r = self.map_bio(bio, io);
+        let r = map::route(&self.core, bio, io);
         stats.map_end(&mut io.timing);
         r
     }
@@ -303,7 +246,7 @@ impl Operations for RemapTarget {
     fn end_io(&self, bio: &mut Bio, io: &mut PerIo, status: &mut BlkStatus) -> EndIoResult {
         let stats = &self.core.dev.stats;
         let start = stats.end_start(&io.timing);
-        let r = self.end_bio(bio, io, *status);
+        let r = map::complete(&self.core, bio, io, *status);
         if r == EndIoResult::Done {
             let bytes = u64::from(io.details.size());
             stats.completed(&io.timing, start, bytes, *status == BlkStatus::OK);
@@ -371,7 +314,7 @@ impl Operations for RemapTarget {
         if let Some(r) = crate::test_hooks::message(argv) {
             return r;
         }
-        let r = self.core.message(argv, out);
+        let r = message::handle(&self.core, argv, out);
         // Writes that waited for a block being moved can go on now.
         if !self.core.deferred.is_empty() {
             self.kick();
@@ -395,134 +338,6 @@ impl Operations for RemapTarget {
 }
 
 impl RemapTarget {
-    /// `map` without the instrumentation; sets what the instrumentation needs to know.
-    fn map_bio(&self, bio: &mut Bio, io: &mut PerIo) -> MapResult {
-        let core = &*self.core;
-        let sectors = bio.sectors();
-        if sectors == 0 {
-            // An empty flush (the data of a REQ_PREFLUSH write comes separately): one copy
-            // for each device, so data on either is durable when the flush completes.
-            let (dev, kind) = if bio.target_bio_nr() == FLUSH_BIO_MAIN {
-                (&core.main, IoKind::Flush)
-            } else {
-                (&core.spare, IoKind::FlushCopy)
-            };
-            bio.set_dev(dev);
-            io.timing.kind = kind;
-            return MapResult::Remapped;
-        }
-        let (access, kind) = match bio.op() {
-            ReqOp::Read => (Access::Read, IoKind::Read),
-            ReqOp::Write => (Access::Write, IoKind::Write),
-            ReqOp::WriteZeroes => (Access::Write, IoKind::WriteZeroes),
-            ReqOp::Discard => (Access::Write, IoKind::Discard),
-            // Secure erase is not enabled (num_secure_erase_bios is 0) and zone operations
-            // cannot reach a target that does not declare zone support.
-            _ => {
-                core.dev.stats.count(Slot::ErrorsReturned);
-                return MapResult::Kill;
-            }
-        };
-        io.timing.kind = kind;
-        io.fua = bio.is_fua();
-        let rel = bio.sector() - core.begin;
-        let state = &core.state;
-        let write = access == Access::Write;
-        if !write && (state.is_empty() || self.no_entry_in(rel, sectors)) {
-            // Reads of blocks without an entry go to the main device and need no read
-            // section (below): nothing is freed or overwritten under them, and a move that
-            // starts now copies what the main device has whether or not it waits for
-            // them. Nearly all reads, once the filter has answered.
-            #[cfg(dmr_test_hooks)]
-            crate::test_hooks::after_lookup(rel >> core.layout().block_shift());
-            bio.set_dev(&core.main);
-            bio.set_sector(rel);
-            io.details = bio.record();
-            return MapResult::Remapped;
-        }
-        // The read section is entered before the table is looked at: a move that marks a
-        // block `Moving` after this point waits (`synchronize_srcu`) for this bio, and one
-        // that marked it before is seen by the lookup. Entering after the lookup would let
-        // a write routed to main land behind a move's copy, or a read go to a spare block
-        // that was freed and reused meanwhile.
-        let token = state.srcu.down_read();
-        // A write asks the filter here, inside the section (an answer from before it could
-        // miss a move that marked the block meanwhile); a read that got here was told
-        // "maybe" already and goes to the tree.
-        let r = if write && (state.is_empty() || self.no_entry_in(rel, sectors)) {
-            Route {
-                dest: Destination::Main,
-                sectors,
-            }
-        } else {
-            route::route(rel, sectors, core.layout().block_shift(), access, &**state)
-        };
-        #[cfg(dmr_test_hooks)]
-        crate::test_hooks::after_lookup(rel >> core.layout().block_shift());
-        bio.accept_partial(r.sectors);
-        io.details = bio.record();
-        match r.dest {
-            Destination::Worker { .. } => {
-                state.srcu.up_read(token);
-                io.timing.remap_hit = true;
-                io.owned = true;
-                return MapResult::Defer;
-            }
-            Destination::Main => {
-                bio.set_dev(&core.main);
-                bio.set_sector(rel);
-                if !write {
-                    state.srcu.up_read(token);
-                    return MapResult::Remapped;
-                }
-            }
-            Destination::Spare { block, offset } => {
-                bio.set_dev(&core.spare);
-                bio.set_sector(core.layout().block_sector(block) + offset);
-                io.timing.remap_hit = true;
-            }
-        }
-        // Writes anywhere (a move must not race them) and any I/O to a spare block (a
-        // freed spare block must not be reused under a read still in flight) keep the
-        // section until they complete.
-        io.hold(token);
-        MapResult::Remapped
-    }
-
-    /// Whether no block of target-relative sectors `rel..rel + sectors` has an entry
-    /// (`false` when the filter cannot say).
-    #[inline]
-    fn no_entry_in(&self, rel: u64, sectors: u32) -> bool {
-        let shift = self.core.layout().block_shift();
-        let last = (rel + u64::from(sectors) - 1) >> shift;
-        self.core.state.none_in(rel >> shift, last)
-    }
-
-    /// `end_io` without the instrumentation.
-    fn end_bio(&self, bio: &mut Bio, io: &mut PerIo, status: BlkStatus) -> EndIoResult {
-        if io.owned {
-            // Completed by the worker, which set the status.
-            return EndIoResult::Done;
-        }
-        io.release(&self.core.state.srcu);
-        // Only a medium error may mean a bad block, which the worker retries and remaps.
-        // Every other status is passed up as it is: a lost path, an offline device or a
-        // timeout says nothing about the blocks, and `NOSPC`, `NOTSUPP` and `AGAIN` (a
-        // `REQ_NOWAIT` bio that would have had to wait; the submitter retries it) are
-        // not failures of the medium either.
-        if !status.is_medium_error() || io.details.size() == 0 {
-            return EndIoResult::Done;
-        }
-        match bio.op() {
-            ReqOp::Read | ReqOp::Write | ReqOp::WriteZeroes => {
-                io.owned = true;
-                EndIoResult::Defer
-            }
-            // A failed discard is reported as it is: discards are advisory.
-            _ => EndIoResult::Done,
-        }
-    }
-
     fn write_info(&self, out: &mut ResultBuf<'_>) -> core::fmt::Result {
         let core = &*self.core;
         let s = &core.state;

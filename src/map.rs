@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Where a bio is routed ([`route`], the body of `map`) and where a completion with a
+//! medium error goes back to the worker ([`complete`], the body of `end_io`).
+//!
+//! `route` sends every bio to where its blocks live (rules in `logic::route`), accepting
+//! only the front of a bio that reaches a remapped block. Writes to failing or moving
+//! blocks are deferred to the worker (`worker.rs`).
+
+use crate::dm::{Bio, BlkStatus, EndIoResult, MapResult, ReqOp};
+use crate::instance::Core;
+use crate::logic::route::{self, Access, Destination, Route};
+use crate::logic::stats::Slot;
+use crate::per_io::PerIo;
+use crate::stats::IoKind;
+
+/// Which flush bio goes where: device-mapper sends `FLUSH_BIOS` empty flushes per flush,
+/// numbered by `target_bio_nr`. Number 0 goes to the main device, number 1 to the spare.
+const FLUSH_BIO_MAIN: u32 = 0;
+pub(crate) const FLUSH_BIOS: u32 = 2;
+
+/// Routes `bio` (`map` without the instrumentation); sets what the instrumentation needs to
+/// know.
+pub(crate) fn route(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
+    let sectors = bio.sectors();
+    if sectors == 0 {
+        // An empty flush (the data of a REQ_PREFLUSH write comes separately): one copy
+        // for each device, so data on either is durable when the flush completes.
+        let (dev, kind) = if bio.target_bio_nr() == FLUSH_BIO_MAIN {
+            (&core.main, IoKind::Flush)
+        } else {
+            (&core.spare, IoKind::FlushCopy)
+        };
+        bio.set_dev(dev);
+        io.timing.kind = kind;
+        return MapResult::Remapped;
+    }
+    let (access, kind) = match bio.op() {
+        ReqOp::Read => (Access::Read, IoKind::Read),
+        ReqOp::Write => (Access::Write, IoKind::Write),
+        ReqOp::WriteZeroes => (Access::Write, IoKind::WriteZeroes),
+        ReqOp::Discard => (Access::Write, IoKind::Discard),
+        // Secure erase is not enabled (num_secure_erase_bios is 0) and zone operations
+        // cannot reach a target that does not declare zone support.
+        _ => {
+            core.dev.stats.count(Slot::ErrorsReturned);
+            return MapResult::Kill;
+        }
+    };
+    io.timing.kind = kind;
+    io.fua = bio.is_fua();
+    let rel = bio.sector() - core.begin;
+    let state = &core.state;
+    let write = access == Access::Write;
+    if !write && (state.is_empty() || no_entry_in(core, rel, sectors)) {
+        // Reads of blocks without an entry go to the main device and need no read
+        // section (below): nothing is freed or overwritten under them, and a move that
+        // starts now copies what the main device has whether or not it waits for
+        // them. Nearly all reads, once the filter has answered.
+        #[cfg(dmr_test_hooks)]
+        crate::test_hooks::after_lookup(rel >> core.layout().block_shift());
+        bio.set_dev(&core.main);
+        bio.set_sector(rel);
+        io.details = bio.record();
+        return MapResult::Remapped;
+    }
+    // The read section is entered before the table is looked at: a move that marks a
+    // block `Moving` after this point waits (`synchronize_srcu`) for this bio, and one
+    // that marked it before is seen by the lookup. Entering after the lookup would let
+    // a write routed to main land behind a move's copy, or a read go to a spare block
+    // that was freed and reused meanwhile.
+    let token = state.srcu.down_read();
+    // A write asks the filter here, inside the section (an answer from before it could
+    // miss a move that marked the block meanwhile); a read that got here was told
+    // "maybe" already and goes to the tree.
+    let r = if write && (state.is_empty() || no_entry_in(core, rel, sectors)) {
+        Route {
+            dest: Destination::Main,
+            sectors,
+        }
+    } else {
+        route::route(rel, sectors, core.layout().block_shift(), access, &**state)
+    };
+    #[cfg(dmr_test_hooks)]
+    crate::test_hooks::after_lookup(rel >> core.layout().block_shift());
+    bio.accept_partial(r.sectors);
+    io.details = bio.record();
+    match r.dest {
+        Destination::Worker { .. } => {
+            state.srcu.up_read(token);
+            io.timing.remap_hit = true;
+            io.owned = true;
+            return MapResult::Defer;
+        }
+        Destination::Main => {
+            bio.set_dev(&core.main);
+            bio.set_sector(rel);
+            if !write {
+                state.srcu.up_read(token);
+                return MapResult::Remapped;
+            }
+        }
+        Destination::Spare { block, offset } => {
+            bio.set_dev(&core.spare);
+            bio.set_sector(core.layout().block_sector(block) + offset);
+            io.timing.remap_hit = true;
+        }
+    }
+    // Writes anywhere (a move must not race them) and any I/O to a spare block (a
+    // freed spare block must not be reused under a read still in flight) keep the
+    // section until they complete.
+    io.hold(token);
+    MapResult::Remapped
+}
+
+/// Whether no block of target-relative sectors `rel..rel + sectors` has an entry
+/// (`false` when the filter cannot say).
+#[inline]
+fn no_entry_in(core: &Core, rel: u64, sectors: u32) -> bool {
+    let shift = core.layout().block_shift();
+    let last = (rel + u64::from(sectors) - 1) >> shift;
+    core.state.none_in(rel >> shift, last)
+}
+
+/// Decides what happens to a completed bio (`end_io` without the instrumentation): a
+/// medium error on a read or write hands it to the worker.
+pub(crate) fn complete(
+    core: &Core,
+    bio: &mut Bio,
+    io: &mut PerIo,
+    status: BlkStatus,
+) -> EndIoResult {
+    if io.owned {
+        // Completed by the worker, which set the status.
+        return EndIoResult::Done;
+    }
+    io.release(&core.state.srcu);
+    // Only a medium error may mean a bad block, which the worker retries and remaps.
+    // Every other status is passed up as it is: a lost path, an offline device or a
+    // timeout says nothing about the blocks, and `NOSPC`, `NOTSUPP` and `AGAIN` (a
+    // `REQ_NOWAIT` bio that would have had to wait; the submitter retries it) are
+    // not failures of the medium either.
+    if !status.is_medium_error() || io.details.size() == 0 {
+        return EndIoResult::Done;
+    }
+    match bio.op() {
+        ReqOp::Read | ReqOp::Write | ReqOp::WriteZeroes => {
+            io.owned = true;
+            EndIoResult::Defer
+        }
+        // A failed discard is reported as it is: discards are advisory.
+        _ => EndIoResult::Done,
+    }
+}

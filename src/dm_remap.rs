@@ -15,7 +15,7 @@ use rust::{clock, crc, dm, global, kobject, maple, percpu, random, srcu, workque
 
 // Every module outside `rust/` denies `unsafe_code` (the crate root itself cannot: the
 // `module!` macro expands to unsafe code here). The exceptions, each with its argument:
-// `src/state.rs`, the table load's switch of the tree out of RCU mode (`ValueTree::exclusive`),
+// `src/table.rs`, the table load's switch of the tree out of RCU mode (`ValueTree::exclusive`),
 // and the `init` that `global_mutex!` (`rust/global.rs`) generates. `make check` verifies
 // that there are no others.
 // The pure-logic files are also the public API of the userspace crate (tests, tools), hence
@@ -38,12 +38,14 @@ mod moves;
 #[deny(unsafe_code)]
 mod per_io;
 #[deny(unsafe_code)]
-mod state;
+mod registry;
 #[deny(unsafe_code)]
 mod stats;
 #[deny(unsafe_code)]
 #[path = "../sysfs/mod.rs"]
 mod sysfs;
+#[deny(unsafe_code)]
+mod table;
 #[deny(unsafe_code)]
 mod target;
 #[cfg(dmr_test_hooks)]
@@ -94,7 +96,7 @@ struct DmRemapModule {
 
 impl kernel::InPlaceModule for DmRemapModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
-        state::registry_init();
+        registry::init();
         // Initialised in this order: the tree exists before a target can be constructed.
         try_pin_init!(Self {
             sysfs: sysfs::Tree::new()?,

@@ -11,8 +11,9 @@ use crate::logic::format::Change;
 use crate::logic::layout::SpareLayout;
 use crate::logic::stats::Slot;
 use crate::per_io::PerIo;
-use crate::state::{Counters, StateRef, Writer};
+use crate::registry::TableRef;
 use crate::sysfs;
+use crate::table::{Counters, Writer};
 use core::ops::Range;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
@@ -31,7 +32,7 @@ pub(crate) struct Core {
     pub(crate) spare_start: u64,
     pub(crate) spare_len: u64,
     pub(crate) features: Features,
-    pub(crate) state: StateRef,
+    pub(crate) state: TableRef,
     pub(crate) io: DmIo,
     pub(crate) handle: TargetHandle,
     /// The dm device's counters and sysfs files (shared with its other targets).

@@ -11,8 +11,8 @@
 //! not, and a load takes the copy with the highest one. A commit that may have reached
 //! some copies and not others is superseded by the next checkpoint (a higher number on a
 //! quorum of copies); so an append that fails anywhere is followed by a checkpoint before
-//! anything else is written (`RemapState::commit` makes it at once, of the state it
-//! wants).
+//! anything else is written ([`Metadata::commit`] makes it at once, of the table it is
+//! given). `Metadata::commit` is the only way a change reaches the metadata after the load.
 
 use crate::crc::crc32c_update;
 use crate::dm::{DmDev, DmIo, IoBuffer};
@@ -68,6 +68,15 @@ pub(crate) trait TableSink {
     fn reset(&mut self);
     /// Applies one change of the table being loaded.
     fn apply(&mut self, c: Change) -> Result<(), FormatError>;
+}
+
+/// What [`Metadata::commit`] wrote.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Written {
+    /// A journal record (every copy that took part holds it).
+    Record,
+    /// A checkpoint of the whole table.
+    Checkpoint,
 }
 
 /// Where the table stands on disk.
@@ -436,7 +445,7 @@ impl Metadata {
     /// a crash leaves at most one copy torn; the journal is not erased (its records carry
     /// the old base). Succeeds when a quorum of superblocks was written; otherwise the next
     /// write is a checkpoint again.
-    pub(crate) fn checkpoint(
+    fn checkpoint(
         &mut self,
         dev: &DmDev,
         io: &DmIo,
@@ -598,12 +607,42 @@ impl Metadata {
         Ok(())
     }
 
+    /// Makes `changes` durable: one journal record when `may_append` and it can be appended
+    /// ([`Metadata::can_append`]); otherwise, or when appending fails on any copy, a
+    /// checkpoint of `table()`, the whole table with `changes` applied (rolling the commit
+    /// forward). A copy that missed an appended record is rewritten at once by such a
+    /// checkpoint (it must hold `changes`: a checkpoint without them would supersede the
+    /// record); should that fail, the next commit tries again. Says what was written; after
+    /// an error `changes` may or may not be on disk.
+    pub(crate) fn commit<I: Iterator<Item = Change>>(
+        &mut self,
+        dev: &DmDev,
+        io: &DmIo,
+        changes: &[Change],
+        may_append: bool,
+        table: impl FnOnce() -> I,
+    ) -> Result<Written> {
+        let appended = may_append
+            && !changes.is_empty()
+            && self.can_append(changes.len())
+            && self.append(dev, io, changes).is_ok();
+        if !appended {
+            return self
+                .checkpoint(dev, io, table())
+                .map(|()| Written::Checkpoint);
+        }
+        if self.needs_checkpoint && self.checkpoint(dev, io, table()).is_ok() {
+            return Ok(Written::Checkpoint);
+        }
+        Ok(Written::Record)
+    }
+
     /// Appends one journal record with `changes` to every healthy copy at once (FUA), at
     /// a new sequence number. Fails unless a quorum of copies wrote it. If any copy failed,
     /// the next write must be a checkpoint ([`Metadata::needs_checkpoint`]): a failed
     /// commit must be superseded, a copy that missed a record must be rewritten. The
     /// caller checks [`Metadata::can_append`] first.
-    pub(crate) fn append(&mut self, dev: &DmDev, io: &DmIo, changes: &[Change]) -> Result {
+    fn append(&mut self, dev: &DmDev, io: &DmIo, changes: &[Change]) -> Result {
         let unit = self.io_unit;
         // As in `checkpoint`: the number is used; until this append reached every copy
         // it was meant for, the next write must be a checkpoint.

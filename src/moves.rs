@@ -18,7 +18,7 @@
 //! data is durable in the new spare blocks, their entries stay `Moving` and the bios that
 //! caused them wait. [`commit_group`] commits them all in one journal record, switches the
 //! entries and completes the bios: concurrent remaps cost one metadata write, not one each.
-//! A commit that fails leaves its blocks frozen (`state::Frozen`) until a checkpoint
+//! A commit that fails leaves its blocks frozen (`table::Frozen`) until a checkpoint
 //! records them undone.
 //!
 //! Only medium errors (`BlkStatus::is_medium_error`) make a block failing; any other status
@@ -29,7 +29,7 @@ use crate::group::Staged;
 use crate::instance::{Core, Event};
 use crate::logic::format::Change;
 use crate::logic::route::Entry;
-use crate::state::Writer;
+use crate::table::Writer;
 use core::ops::Range;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Full, Relaxed};

@@ -16,15 +16,16 @@ use crate::dm::{
     FEATURE_NOWAIT, MAX_LOGICAL_BLOCK_SIZE,
 };
 use crate::instance::Core;
-use crate::logic::args::{self, DeviceGeometry, Features};
+use crate::logic::args::{self, DeviceGeometry, TableArgs};
 use crate::logic::format::Identity;
 use crate::logic::layout::SpareLayout;
 use crate::map::{self, FLUSH_BIOS};
 use crate::message;
 use crate::metadata::LoadError;
 use crate::per_io::PerIo;
-use crate::state::{self, AcquireError, LoadRequest, StateKey, StateRef};
+use crate::registry::{self, AcquireError, RegionKey, TableRef};
 use crate::sysfs;
+use crate::table::LoadRequest;
 use crate::workqueue::OrderedQueue;
 use core::fmt::Write;
 use kernel::prelude::*;
@@ -60,25 +61,125 @@ fn ctr_error(e: args::ArgError) -> CtrError {
     CtrError::invalid(e.message())
 }
 
-/// The constructor's part of loading: the first constructor that finds the state's
+/// The table line's words, parsed.
+fn parse<'a>(argv: &[&'a CStr]) -> Result<TableArgs<'a>, CtrError> {
+    let mut words = KVec::with_capacity(argv.len(), GFP_KERNEL).map_err(nomem)?;
+    for a in argv {
+        words.push(a.to_bytes(), GFP_KERNEL).map_err(nomem)?;
+    }
+    args::parse_table_args(&words).map_err(ctr_error)
+}
+
+/// The on-disk format is the standard CRC32C; a kernel whose `crc32c()` differed would make
+/// every table unreadable.
+fn crc_self_test() -> Result<(), CtrError> {
+    if crate::logic::format::crc32c(crate::crc::crc32c_update, b"123456789") != 0xe306_9283 {
+        return Err(CtrError::new(
+            EINVAL,
+            c"The kernel's crc32c() failed its self-test",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the devices against the table line; returns the spare region's layout.
+fn check_geometry(
+    ctx: &TargetCtx<'_>,
+    parsed: &TableArgs<'_>,
+    main: &DmDev,
+    spare: &DmDev,
+) -> Result<SpareLayout, CtrError> {
+    let geometry = DeviceGeometry {
+        target_len: ctx.len(),
+        main_sectors: main.sectors(),
+        spare_sectors: spare.sectors(),
+        same_device: main.is_same_device(spare),
+        logical_block_size: main.logical_block_size().max(spare.logical_block_size()),
+        spare_logical_block_size: spare.logical_block_size(),
+        target_begin: ctx.begin(),
+        max_block_size: MAX_LOGICAL_BLOCK_SIZE,
+    };
+    args::validate_geometry(parsed, &geometry).map_err(ctr_error)?;
+    SpareLayout::new(
+        parsed.spare_start,
+        parsed.spare_len,
+        parsed.features.block_size(),
+        parsed.features.metadata_copies(),
+    )
+    .map_err(|_| ctr_error(args::ArgError::SpareTooSmall))
+}
+
+/// The region's table from the registry (shared with a table being replaced).
+fn acquire_table(
+    parsed: &TableArgs<'_>,
+    layout: SpareLayout,
+    main: &DmDev,
+    spare: &DmDev,
+) -> Result<TableRef, CtrError> {
+    let key = RegionKey {
+        main: main.devt(),
+        spare: spare.devt(),
+        spare_start: parsed.spare_start,
+        spare_len: parsed.spare_len,
+        block_size: parsed.features.block_size(),
+        copies: layout.copies(),
+    };
+    registry::acquire(key, layout).map_err(|e| match e {
+        AcquireError::Conflict => CtrError::new(
+            EBUSY,
+            c"Spare region overlaps one in use by another remap device or configuration",
+        ),
+        AcquireError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate the remap table"),
+    })
+}
+
+/// What a failed load tells the administrator.
+fn load_error(e: LoadError) -> CtrError {
+    match e {
+        LoadError::NoValidCopy => CtrError::invalid(
+            c"No valid metadata copy in the spare region; the feature argument 'format' overwrites it",
+        ),
+        LoadError::Identity => CtrError::invalid(
+            c"Metadata in the spare region belongs to a different main device or geometry",
+        ),
+        LoadError::Shorter => CtrError::invalid(
+            c"Target is shorter than the one the remap table was made for; shrinking is not supported",
+        ),
+        LoadError::Unreadable => CtrError::new(
+            EIO,
+            c"The newest metadata copy cannot be read and no readable copy holds its state; not loading an older one (see dm-remap-tool check)",
+        ),
+        LoadError::IoUnit => CtrError::invalid(
+            c"Metadata was written for a spare device with smaller logical blocks than this one",
+        ),
+        LoadError::Table => {
+            CtrError::invalid(c"Metadata table is inconsistent (check it with dm-remap-tool)")
+        }
+        LoadError::Write => CtrError::new(EIO, c"Cannot write metadata to the spare device"),
+        LoadError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate memory"),
+    }
+}
+
+/// The constructor's part of loading: the first constructor that finds the region's
 /// table not loaded loads it (or formats a blank region); a table shorter than the one
 /// the metadata was made for is refused.
 fn load_table(
     ctx: &TargetCtx<'_>,
-    state: &StateRef,
+    parsed: &TableArgs<'_>,
+    state: &TableRef,
+    main: &DmDev,
     spare: &DmDev,
     io: &DmIo,
-    main: &DmDev,
-    features: &Features,
 ) -> Result<(), CtrError> {
     let layout = state.layout;
+    let features = &parsed.features;
     let mut w = state.writer();
     if w.meta.is_none() {
         let identity = Identity {
             copies: layout.copies(),
             block_size: features.block_size(),
-            spare_start: state.key.spare_start,
-            spare_len: state.key.spare_len,
+            spare_start: parsed.spare_start,
+            spare_len: parsed.spare_len,
             main_sectors: main.sectors(),
             target_len: ctx.len(),
             main_lbs: main.logical_block_size(),
@@ -89,39 +190,13 @@ fn load_table(
             format: features.format,
             blocks: ctx.len() >> layout.block_shift(),
         };
-        state
-            .load(&mut w, spare, io, &req)
-            .map_err(|e| match e {
-                LoadError::NoValidCopy => CtrError::invalid(
-                    c"No valid metadata copy in the spare region; the feature argument 'format' overwrites it",
-                ),
-                LoadError::Identity => CtrError::invalid(
-                    c"Metadata in the spare region belongs to a different main device or geometry",
-                ),
-                LoadError::Shorter => CtrError::invalid(
-                    c"Target is shorter than the one the remap table was made for; shrinking is not supported",
-                ),
-                LoadError::Unreadable => CtrError::new(
-                    EIO,
-                    c"The newest metadata copy cannot be read and no readable copy holds its state; not loading an older one (see dm-remap-tool check)",
-                ),
-                LoadError::IoUnit => CtrError::invalid(
-                    c"Metadata was written for a spare device with smaller logical blocks than this one",
-                ),
-                LoadError::Table => {
-                    CtrError::invalid(c"Metadata table is inconsistent (check it with dm-remap-tool)")
-                }
-                LoadError::Write => CtrError::new(EIO, c"Cannot write metadata to the spare device"),
-                LoadError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate memory"),
-            })?;
+        state.load(&mut w, spare, io, &req).map_err(load_error)?;
     }
     if state
         .metadata_target_len(&w)
         .is_some_and(|len| ctx.len() < len)
     {
-        return Err(CtrError::invalid(
-            c"Target is shorter than the one the remap table was made for; shrinking is not supported",
-        ));
+        return Err(load_error(LoadError::Shorter));
     }
     Ok(())
 }
@@ -137,63 +212,18 @@ impl Operations for RemapTarget {
     type PerIo = PerIo;
 
     fn new(ctx: &mut TargetCtx<'_>, argv: &[&CStr]) -> Result<Pin<KBox<Self>>, CtrError> {
-        let mut words = KVec::with_capacity(argv.len(), GFP_KERNEL).map_err(nomem)?;
-        for a in argv {
-            words.push(a.to_bytes(), GFP_KERNEL).map_err(nomem)?;
-        }
-        let parsed = args::parse_table_args(&words).map_err(ctr_error)?;
-        // The on-disk format is the standard CRC32C; a kernel whose crc32c() differed would
-        // make every table unreadable.
-        if crate::logic::format::crc32c(crate::crc::crc32c_update, b"123456789") != 0xe306_9283 {
-            return Err(CtrError::new(
-                EINVAL,
-                c"The kernel's crc32c() failed its self-test",
-            ));
-        }
-
+        let parsed = parse(argv)?;
+        crc_self_test()?;
         let main = ctx
             .get_device(argv[0])
             .map_err(|e| CtrError::new(e, c"Cannot open main device"))?;
         let spare = ctx
             .get_device(argv[1])
             .map_err(|e| CtrError::new(e, c"Cannot open spare device"))?;
-        let geometry = DeviceGeometry {
-            target_len: ctx.len(),
-            main_sectors: main.sectors(),
-            spare_sectors: spare.sectors(),
-            same_device: main.is_same_device(&spare),
-            logical_block_size: main.logical_block_size().max(spare.logical_block_size()),
-            spare_logical_block_size: spare.logical_block_size(),
-            target_begin: ctx.begin(),
-            max_block_size: MAX_LOGICAL_BLOCK_SIZE,
-        };
-        args::validate_geometry(&parsed, &geometry).map_err(ctr_error)?;
-        let block_size = parsed.features.block_size();
-        let layout = SpareLayout::new(
-            parsed.spare_start,
-            parsed.spare_len,
-            block_size,
-            parsed.features.metadata_copies(),
-        )
-        .map_err(|_| ctr_error(args::ArgError::SpareTooSmall))?;
-
-        let key = StateKey {
-            main: main.devt(),
-            spare: spare.devt(),
-            spare_start: parsed.spare_start,
-            spare_len: parsed.spare_len,
-            block_size,
-            copies: layout.copies(),
-        };
-        let state = state::acquire(key, layout).map_err(|e| match e {
-            AcquireError::Conflict => CtrError::new(
-                EBUSY,
-                c"Spare region overlaps one in use by another remap device or configuration",
-            ),
-            AcquireError::NoMemory => CtrError::new(ENOMEM, c"Cannot allocate the remap table"),
-        })?;
+        let layout = check_geometry(ctx, &parsed, &main, &spare)?;
+        let state = acquire_table(&parsed, layout, &main, &spare)?;
         let io = DmIo::new().map_err(|e| CtrError::new(e, c"Cannot create dm-io client"))?;
-        load_table(ctx, &state, &spare, &io, &main, &parsed.features)?;
+        load_table(ctx, &parsed, &state, &main, &spare, &io)?;
         let queue = OrderedQueue::new(c"dm_remap_worker")
             .map_err(|e| CtrError::new(e, c"Cannot allocate workqueue"))?;
         let registration = sysfs::register(&ctx.handle(), state.arc(), !parsed.features.no_stats)

@@ -15,7 +15,7 @@ use crate::instance::{Core, Event};
 use crate::logic::route::Entry;
 use crate::moves::{self, Move};
 use crate::per_io::PerIo;
-use crate::state::Writer;
+use crate::table::Writer;
 use core::ops::Range;
 use kernel::prelude::*;
 use kernel::sync::Arc;

@@ -20,8 +20,8 @@ mod files;
 
 use crate::dm::{TargetHandle, NAME_LEN};
 use crate::kobject::{self, AttrTables, Dir};
-use crate::state::RemapState;
 use crate::stats::DeviceStats;
+use crate::table::RemapTable;
 use crate::workqueue::{Tick, Ticker};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
@@ -38,7 +38,7 @@ pub(crate) struct Device {
     pub(crate) stats: DeviceStats,
     /// The remap table of the newest target (for `remaps/` and `metadata/`).
     #[pin]
-    state: Mutex<Arc<RemapState>>,
+    state: Mutex<Arc<RemapTable>>,
 }
 
 /// A registered device.
@@ -58,7 +58,7 @@ struct Entry {
 struct Link {
     serial: u64,
     handle: TargetHandle,
-    state: Arc<RemapState>,
+    state: Arc<RemapTable>,
 }
 
 /// The tree's global state.
@@ -140,7 +140,7 @@ impl Tick for Ticking {
 
 impl Device {
     /// The remap table of the device's newest target.
-    pub(crate) fn state(&self) -> Arc<RemapState> {
+    pub(crate) fn state(&self) -> Arc<RemapTable> {
         self.state.lock().clone()
     }
 }
@@ -218,7 +218,7 @@ fn nomem<E>(_: E) -> (Error, &'static CStr) {
 /// Sleeps.
 pub(crate) fn register(
     handle: &TargetHandle,
-    state: Arc<RemapState>,
+    state: Arc<RemapTable>,
     stats_on: bool,
 ) -> Result<Registration, (Error, &'static CStr)> {
     let id = handle.device_id();

@@ -1,13 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The remap table of one spare region, shared by every table instance that uses it.
-//!
-//! A table reload constructs the new target while the old one still serves I/O, and the
-//! old one may remap blocks until it is suspended. Both must see one table, so the state is
-//! keyed by its devices and spare region and kept in a registry (as dm-thin keeps its pool):
-//! the constructor takes the existing state or makes one, the destructor drops its
-//! reference. The first constructor that finds the table not loaded loads it from the
-//! spare region (`metadata.rs`); every change is committed there before it is used.
+//! The remap table of one spare region in memory: the maple tree read lock-free by `map`,
+//! the lookup filter in front of it, the counts, and the writer lock under which every
+//! change is made, committed to the metadata (`metadata.rs`, [`RemapTable::commit`]) before
+//! it is used. The registry (`registry.rs`) shares one table among the targets that use its
+//! region. The first constructor that finds the table not loaded loads it
+//! ([`RemapTable::load`]).
 
 use crate::clock::now_ns;
 use crate::dm::{BlockBuffer, DmDev, DmIo, NoIo};
@@ -18,32 +16,13 @@ use crate::logic::format::{Change, FormatError, Identity};
 use crate::logic::layout::SpareLayout;
 use crate::logic::route::{Entry, Lookup};
 use crate::maple::ValueTree;
-use crate::metadata::{LoadError, Metadata, TableSink};
+use crate::metadata::{LoadError, Metadata, TableSink, Written};
 use crate::srcu::Srcu;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::lock::{mutex::MutexBackend, Guard};
 use kernel::sync::{new_mutex, Arc, Mutex};
-
-/// What identifies a spare region and the data it describes.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) struct StateKey {
-    pub(crate) main: u32,
-    pub(crate) spare: u32,
-    pub(crate) spare_start: u64,
-    pub(crate) spare_len: u64,
-    pub(crate) block_size: u32,
-    pub(crate) copies: u32,
-}
-
-impl StateKey {
-    fn overlaps(&self, other: &StateKey) -> bool {
-        self.spare == other.spare
-            && self.spare_start < other.spare_start + other.spare_len
-            && other.spare_start < self.spare_start + self.spare_len
-    }
-}
 
 /// Event counters; updated only on error and remap paths, so plain shared atomics.
 pub(crate) struct Counters {
@@ -105,7 +84,7 @@ pub(crate) struct WriterGuard<'a> {
     // Declared first: unlocked before the scope ends.
     guard: Guard<'a, Writer, MutexBackend>,
     _noio: NoIo,
-    state: &'a RemapState,
+    state: &'a RemapTable,
 }
 
 impl Drop for WriterGuard<'_> {
@@ -133,8 +112,7 @@ impl core::ops::DerefMut for WriterGuard<'_> {
 
 /// The remap table of one spare region.
 #[pin_data]
-pub(crate) struct RemapState {
-    pub(crate) key: StateKey,
+pub(crate) struct RemapTable {
     pub(crate) layout: SpareLayout,
     /// main block -> `Entry::to_raw()`; lock-free reads.
     #[pin]
@@ -173,15 +151,15 @@ pub(crate) struct RemapState {
     pub(crate) counters: Counters,
 }
 
-impl RemapState {
-    fn new(key: StateKey, layout: SpareLayout) -> Result<Arc<Self>> {
+impl RemapTable {
+    pub(crate) fn new(layout: SpareLayout, block_size: u32) -> Result<Arc<Self>> {
         let _noio = NoIo::enter();
         let words = bitmap_words(&layout);
         let mut bits = KVVec::with_capacity(words, GFP_KERNEL)?;
         bits.resize(words, 0u64, GFP_KERNEL)?;
         let alloc = SpareAllocator::new(bits, layout).ok_or(ENOMEM)?;
         let group = Group::new()?;
-        let buf = BlockBuffer::new(key.block_size as usize)?;
+        let buf = BlockBuffer::new(block_size as usize)?;
         // Sized for a table that fills the spare region; failing blocks can add more.
         let filter_shape = FilterShape::for_entries(layout.data_blocks());
         let mut filter = KVVec::with_capacity(filter_shape.words(), GFP_KERNEL)?;
@@ -190,7 +168,6 @@ impl RemapState {
         }
         Arc::pin_init(
             try_pin_init!(Self {
-                key,
                 layout,
                 tree <- ValueTree::new(),
                 filter,
@@ -375,7 +352,7 @@ impl RemapState {
     }
 }
 
-/// What a constructor asks [`RemapState::load`] for.
+/// What a constructor asks [`RemapTable::load`] for.
 pub(crate) struct LoadRequest {
     /// What the table line and the devices say the metadata must describe.
     pub(crate) identity: Identity,
@@ -387,9 +364,9 @@ pub(crate) struct LoadRequest {
     pub(crate) blocks: u64,
 }
 
-/// Applies a table being loaded to the state ([`RemapState::load`]).
+/// Applies a table being loaded to the state ([`RemapTable::load`]).
 struct Loader<'a> {
-    state: &'a RemapState,
+    state: &'a RemapTable,
     w: &'a mut Writer,
     /// Main blocks of the target: entries beyond are refused.
     blocks: u64,
@@ -443,7 +420,7 @@ impl TableSink for Loader<'_> {
             }
             // A block that still holds a remapped block cannot be retired.
             Change::Retire { spare } => {
-                if !RemapState::is_retired(w, spare) && w.alloc.is_taken(spare) {
+                if !RemapTable::is_retired(w, spare) && w.alloc.is_taken(spare) {
                     return Err(FormatError::Entries);
                 }
                 state.retire(w, spare).map_err(|_| FormatError::Entries)
@@ -457,7 +434,7 @@ impl TableSink for Loader<'_> {
 /// the location `changes` gives them, or else stay where their data is (`Moving(from)`);
 /// spare blocks `changes` retire join the retired ones.
 struct NewState<'a> {
-    state: &'a RemapState,
+    state: &'a RemapTable,
     changes: &'a [Change],
     retired: &'a [u64],
     /// Next main block to look at; `None` once the remaps are done.
@@ -468,7 +445,7 @@ struct NewState<'a> {
 }
 
 impl<'a> NewState<'a> {
-    fn new(state: &'a RemapState, retired: &'a [u64], changes: &'a [Change]) -> Self {
+    fn new(state: &'a RemapTable, retired: &'a [u64], changes: &'a [Change]) -> Self {
         Self {
             state,
             changes,
@@ -537,7 +514,7 @@ impl Iterator for NewState<'_> {
     }
 }
 
-impl RemapState {
+impl RemapTable {
     /// Loads the table from the spare region (`format`: formats it instead; a blank
     /// region is formatted too) into this state, and rewrites the copies when they
     /// differ. Called with the writer lock held by the first constructor that finds the
@@ -602,11 +579,10 @@ impl RemapState {
         Ok(())
     }
 
-    /// Makes `changes` durable in the metadata: one journal record when it can be
-    /// appended; otherwise, or when appending fails on any copy, a checkpoint of the
-    /// table with `changes` applied (rolling the commit forward). After an error the
-    /// changes may or may not be on disk: the caller must not use them, and must not let
-    /// anything depend on them being undone either (see [`Frozen`]).
+    /// Makes `changes` durable in the metadata ([`Metadata::commit`]: a journal record, or
+    /// a checkpoint of the table with `changes` applied). After an error the changes may or
+    /// may not be on disk: the caller must not use them, and must not let anything depend
+    /// on them being undone either (see [`Frozen`]).
     pub(crate) fn commit(
         &self,
         w: &mut Writer,
@@ -614,59 +590,51 @@ impl RemapState {
         io: &DmIo,
         changes: &[Change],
     ) -> Result {
-        let Some(m) = w.meta.as_mut() else {
-            // Not loaded (a constructor's load failed): nothing can be made durable.
-            return Err(EIO);
-        };
-        let appended = w.frozen.is_empty()
-            && !changes.is_empty()
-            && m.can_append(changes.len())
-            && m.append(spare, io, changes).is_ok();
-        let r = if appended {
-            // Committed. A copy that missed the record is rewritten at once (with these
-            // changes: their entries are not switched yet, and a checkpoint without them
-            // would supersede the record); should that fail, the next commit tries again.
-            if m.needs_checkpoint() {
-                let _ = self.write_checkpoint(w, spare, io, changes);
-            }
-            Ok(())
-        } else {
-            self.write_checkpoint(w, spare, io, changes)
-        };
-        self.publish(w, r.is_ok());
-        r
+        self.write(w, spare, io, changes, true)
     }
 
     /// Writes the whole table as a checkpoint to every copy (after a load that found the
     /// copies different, a grown target, or to undo frozen moves).
     pub(crate) fn checkpoint(&self, w: &mut Writer, spare: &DmDev, io: &DmIo) -> Result {
-        let r = self.write_checkpoint(w, spare, io, &[]);
-        self.publish(w, r.is_ok());
-        r
+        self.write(w, spare, io, &[], false)
     }
 
-    /// A checkpoint of the table with `changes` applied; when it succeeds, frozen moves
-    /// are undone (the checkpoint recorded them undone).
-    fn write_checkpoint(
+    /// The one way the table reaches the metadata. A journal record is allowed only when
+    /// `may_append` and no block is frozen (a checkpoint must record those undone); when
+    /// a checkpoint was written, frozen moves are undone (it recorded them undone).
+    fn write(
         &self,
         w: &mut Writer,
         spare: &DmDev,
         io: &DmIo,
         changes: &[Change],
+        may_append: bool,
     ) -> Result {
-        let Writer { meta, retired, .. } = &mut *w;
+        let Writer {
+            meta,
+            retired,
+            frozen,
+            ..
+        } = &mut *w;
         let Some(m) = meta.as_mut() else {
+            // Not loaded (a constructor's load failed): nothing can be made durable.
             return Err(EIO);
         };
-        m.checkpoint(spare, io, NewState::new(self, retired, changes))?;
-        let frozen = core::mem::take(&mut w.frozen);
-        for f in frozen.iter() {
-            let _ = self.set(w, f.block, f.undo);
+        let may_append = may_append && frozen.is_empty();
+        let r = m.commit(spare, io, changes, may_append, || {
+            NewState::new(self, retired, changes)
+        });
+        if matches!(r, Ok(Written::Checkpoint)) {
+            let frozen = core::mem::take(&mut w.frozen);
+            for f in frozen.iter() {
+                let _ = self.set(w, f.block, f.undo);
+            }
+            w.frozen = frozen;
+            w.frozen.clear();
+            self.frozen.store(0, Relaxed);
         }
-        w.frozen = frozen;
-        w.frozen.clear();
-        self.frozen.store(0, Relaxed);
-        Ok(())
+        self.publish(w, r.is_ok());
+        r.map(|_| ())
     }
 
     /// Leaves `block` frozen (see [`Frozen`]) with `undo` as its entry once undone.
@@ -751,92 +719,12 @@ fn filter_may_have(shape: FilterShape, words: &[Atomic<u64>], block: u64) -> boo
         .is_none_or(|word| word.load(Relaxed) & mask == mask)
 }
 
-impl Lookup for RemapState {
+impl Lookup for RemapTable {
     fn first_in(&self, from: u64, last: u64) -> Option<(u64, Entry)> {
         // No filter here: `map` asks it before routing (`map.rs`), and the worker's
         // lookups are few.
         self.tree
             .first_in(from, last)
             .map(|(b, raw)| (b, Entry::from_raw(raw)))
-    }
-}
-
-/// Why a spare region cannot be used.
-pub(crate) enum AcquireError {
-    /// Overlaps a region another remap device uses differently.
-    Conflict,
-    /// Out of memory.
-    NoMemory,
-}
-
-pub(crate) struct Registered {
-    state: Arc<RemapState>,
-    users: usize,
-}
-
-crate::global::global_mutex! {
-    /// The registry of spare-region states.
-    static REGISTRY: Mutex<KVec<Registered>> = KVec::new();
-}
-
-/// Initialises the registry; called from the module initialiser.
-pub(crate) fn registry_init() {
-    REGISTRY::init();
-}
-
-/// A reference to a registered state, released when dropped.
-pub(crate) struct StateRef(Arc<RemapState>);
-
-impl StateRef {
-    /// The state itself, for holders that must not count as its users (a sysfs file may
-    /// outlive the target).
-    pub(crate) fn arc(&self) -> Arc<RemapState> {
-        self.0.clone()
-    }
-}
-
-impl core::ops::Deref for StateRef {
-    type Target = RemapState;
-
-    fn deref(&self) -> &RemapState {
-        &self.0
-    }
-}
-
-/// The state for the spare region of `spare` described by `key`: the one already in use
-/// (a table reload) or a new one, not loaded yet (see [`RemapState::load`]).
-pub(crate) fn acquire(key: StateKey, layout: SpareLayout) -> Result<StateRef, AcquireError> {
-    let mut reg = REGISTRY::lock();
-    for r in reg.iter_mut() {
-        if r.state.key == key {
-            r.users += 1;
-            return Ok(StateRef(r.state.clone()));
-        }
-        if r.state.key.overlaps(&key) {
-            return Err(AcquireError::Conflict);
-        }
-    }
-    let state = RemapState::new(key, layout).map_err(|_| AcquireError::NoMemory)?;
-    reg.push(
-        Registered {
-            state: state.clone(),
-            users: 1,
-        },
-        GFP_KERNEL,
-    )
-    .map_err(|_| AcquireError::NoMemory)?;
-    Ok(StateRef(state))
-}
-
-impl Drop for StateRef {
-    fn drop(&mut self) {
-        let mut reg = REGISTRY::lock();
-        if let Some(i) = reg.iter().position(|r| Arc::ptr_eq(&r.state, &self.0)) {
-            reg[i].users -= 1;
-            if reg[i].users == 0 {
-                // The last user: drop the state (the table lives on in the spare region).
-                let _ = reg.remove(i);
-            }
-        }
     }
 }

@@ -59,6 +59,8 @@ check:
 	@n=$$(grep -rn 'allow(unsafe_code)' $(ROOT)/src $(ROOT)/sysfs --include='*.rs' | grep -v '^[^:]*:[0-9]*: *//' | wc -l); \
 	if [ "$$n" != 1 ]; then grep -rn 'allow(unsafe_code)' $(ROOT)/src $(ROOT)/sysfs --include='*.rs'; \
 		echo "make check: $$n allow(unsafe_code) outside rust/, want 1 (see src/dm_remap.rs)"; exit 1; fi
+	@# No import cycle among the modules of src/ and sysfs/.
+	@$(ROOT)/scripts/module-graph $(ROOT) >/dev/null
 	@echo "make check: clean"
 
 fmt:

@@ -5,9 +5,17 @@
 //!
 //! Crate layout: `rust/` holds the safe wrappers over C APIs the `kernel` crate lacks
 //! (device-mapper, bio, kobjects, per-CPU memory) with all FFI and `unsafe`; its
-//! `bindings` are private to it; `src/logic/` holds pure
-//! `core`-only logic shared with the userspace tests; `src/target.rs` is the target
-//! itself; `sysfs/` is the `/sys/kernel/dm_remap` tree.
+//! `bindings` are private to it. `src/logic/` holds pure `core`-only logic shared with the
+//! userspace tests. `sysfs/` is the `/sys/kernel/dm_remap` tree. The target's modules, each
+//! answering one question (docs/design.md, "Module map"):
+//!
+//! - where a bio is routed: `map` (the dm callbacks themselves are in `target`);
+//! - where a failing write becomes a remap: `worker` (`write_piece`), then `moves`;
+//! - how a block moves (for the worker, messages and scans): `moves`;
+//! - where the table is committed: `metadata` (`Metadata::commit`);
+//! - the table in memory, and who shares it: `table`, `registry`;
+//! - `dmsetup message`: `message`; one target's shared parts: `instance`; per-bio data:
+//!   `per_io`; staged moves: `group`; instrumentation: `stats`.
 
 #[path = "../rust/mod.rs"]
 mod rust;

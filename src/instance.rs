@@ -15,6 +15,7 @@ use crate::registry::TableRef;
 use crate::sysfs;
 use crate::table::{Counters, Writer};
 use core::ops::Range;
+use kernel::block::SECTOR_SHIFT;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
@@ -125,7 +126,7 @@ impl Core {
             return Ok(());
         }
         let (dev, base) = self.location(block, loc);
-        let sector = base + (range.start / 512) as u64;
+        let sector = base + (range.start >> SECTOR_SHIFT) as u64;
         let mut r = Err(BlkStatus::IOERR);
         for _ in 0..=self.features.read_retries() {
             r = rw_block(dev, sector, buf, range.clone(), DataOp::Read);

@@ -24,16 +24,7 @@ pub(crate) const FLUSH_BIOS: u32 = 2;
 pub(crate) fn route(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
     let sectors = bio.sectors();
     if sectors == 0 {
-        // An empty flush (the data of a REQ_PREFLUSH write comes separately): one copy
-        // for each device, so data on either is durable when the flush completes.
-        let (dev, kind) = if bio.target_bio_nr() == FLUSH_BIO_MAIN {
-            (&core.main, IoKind::Flush)
-        } else {
-            (&core.spare, IoKind::FlushCopy)
-        };
-        bio.set_dev(dev);
-        io.timing.kind = kind;
-        return MapResult::Remapped;
+        return route_flush(core, bio, io);
     }
     let (access, kind) = match bio.op() {
         ReqOp::Read => (Access::Read, IoKind::Read),
@@ -110,6 +101,20 @@ pub(crate) fn route(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
     // freed spare block must not be reused under a read still in flight) keep the
     // section until they complete.
     io.hold(token);
+    MapResult::Remapped
+}
+
+/// Routes an empty flush (the data of a `REQ_PREFLUSH` write comes separately): one copy
+/// for each device, so data on either is durable when the flush completes.
+#[inline]
+fn route_flush(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
+    let (dev, kind) = if bio.target_bio_nr() == FLUSH_BIO_MAIN {
+        (&core.main, IoKind::Flush)
+    } else {
+        (&core.spare, IoKind::FlushCopy)
+    };
+    bio.set_dev(dev);
+    io.timing.kind = kind;
     MapResult::Remapped
 }
 

@@ -9,7 +9,7 @@
 //! its reference ([`TableRef`]). Regions that overlap without being the same are refused.
 
 use crate::logic::layout::SpareLayout;
-use crate::table::RemapTable;
+use crate::table::{RemapTable, TableView};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -61,10 +61,10 @@ pub(crate) fn init() {
 pub(crate) struct TableRef(Arc<RemapTable>);
 
 impl TableRef {
-    /// The state itself, for holders that must not count as its users (a sysfs file may
-    /// outlive the target).
-    pub(crate) fn arc(&self) -> Arc<RemapTable> {
-        self.0.clone()
+    /// A read-only view of the table, for holders that must not count as its users (a
+    /// sysfs file may outlive the target).
+    pub(crate) fn view(&self) -> TableView {
+        TableView::new(self.0.clone())
     }
 }
 

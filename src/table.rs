@@ -709,6 +709,84 @@ impl RemapTable {
     }
 }
 
+/// What readers outside the I/O path (sysfs) may see of a table: counts and mirrors read
+/// without any lock. It cannot reach the writer lock, so a `cat` never waits behind a
+/// worker batch that holds it across metadata I/O.
+#[derive(Clone)]
+pub(crate) struct TableView(Arc<RemapTable>);
+
+impl TableView {
+    /// A view of `table`.
+    pub(crate) fn new(table: Arc<RemapTable>) -> Self {
+        Self(table)
+    }
+
+    /// Blocks remapped to the spare region.
+    pub(crate) fn remapped(&self) -> u64 {
+        self.0.remapped()
+    }
+
+    /// Blocks known to fail reads and not remapped yet.
+    pub(crate) fn failing(&self) -> u64 {
+        self.0.failing()
+    }
+
+    /// Spare blocks for data.
+    pub(crate) fn data_blocks(&self) -> u64 {
+        self.0.layout.data_blocks()
+    }
+
+    /// Free spare blocks, as of the last writer unlock.
+    pub(crate) fn spare_free(&self) -> u64 {
+        self.0.spare_free.load(Relaxed)
+    }
+
+    /// Retired spare blocks, as of the last writer unlock.
+    pub(crate) fn spare_retired(&self) -> u64 {
+        self.0.spare_retired.load(Relaxed)
+    }
+
+    /// Whether a remap found no free spare block (and none was freed since).
+    pub(crate) fn exhausted(&self) -> bool {
+        self.0.exhausted.load(Relaxed)
+    }
+
+    /// The table's event counters.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.0.counters
+    }
+
+    /// Blocks frozen after a failed commit.
+    pub(crate) fn frozen(&self) -> u64 {
+        self.0.frozen.load(Relaxed)
+    }
+
+    /// Metadata copies.
+    pub(crate) fn copies(&self) -> u32 {
+        self.0.layout.copies()
+    }
+
+    /// Metadata copies holding the current state, as of the last commit.
+    pub(crate) fn copies_valid(&self) -> u32 {
+        self.0.meta_copies_valid.load(Relaxed)
+    }
+
+    /// The metadata's sequence number, as of the last commit.
+    pub(crate) fn seq(&self) -> u64 {
+        self.0.meta_seq.load(Relaxed)
+    }
+
+    /// Bytes of metadata written since the table was loaded.
+    pub(crate) fn bytes_written(&self) -> u64 {
+        self.0.meta_bytes.load(Relaxed)
+    }
+
+    /// See [`RemapTable::last_commit_age_ns`].
+    pub(crate) fn last_commit_age_ns(&self) -> Option<u64> {
+        self.0.last_commit_age_ns()
+    }
+}
+
 /// Whether the filter `words` of shape `shape` say `block` may have an entry (all its bits
 /// set); `false` means it has none.
 #[inline]

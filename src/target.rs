@@ -28,6 +28,7 @@ use crate::sysfs;
 use crate::table::LoadRequest;
 use crate::workqueue::OrderedQueue;
 use core::fmt::Write;
+use kernel::block::SECTOR_SIZE;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::sync::Arc;
@@ -186,7 +187,7 @@ fn load_table(
         };
         let req = LoadRequest {
             identity,
-            io_unit: spare.logical_block_size().max(512),
+            io_unit: spare.logical_block_size().max(SECTOR_SIZE),
             format: features.format,
             blocks: ctx.len() >> layout.block_shift(),
         };
@@ -226,7 +227,7 @@ impl Operations for RemapTarget {
         load_table(ctx, &parsed, &state, &main, &spare, &io)?;
         let queue = OrderedQueue::new(c"dm_remap_worker")
             .map_err(|e| CtrError::new(e, c"Cannot allocate workqueue"))?;
-        let registration = sysfs::register(&ctx.handle(), state.arc(), !parsed.features.no_stats)
+        let registration = sysfs::register(&ctx.handle(), state.view(), !parsed.features.no_stats)
             .map_err(|(e, m)| CtrError::new(e, m))?;
         let dev = registration.device().clone();
 

@@ -17,6 +17,7 @@ use crate::moves::{self, Move};
 use crate::per_io::PerIo;
 use crate::table::Writer;
 use core::ops::Range;
+use kernel::block::SECTOR_SHIFT;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::workqueue::WorkItem;
@@ -111,9 +112,9 @@ fn handle(core: &Core, w: &mut Writer, mut bio: DeferredBio<PerIo>, buf: &mut Bl
     let mut staged = false;
     let mut done = 0;
     while done < bytes {
-        let sector = start + (done / 512) as u64;
+        let sector = start + (done >> SECTOR_SHIFT) as u64;
         let block = sector >> shift;
-        let off = ((sector - (block << shift)) * 512) as usize;
+        let off = ((sector - (block << shift)) << SECTOR_SHIFT) as usize;
         let len = (block_bytes - off).min(bytes - done);
         // A staged block must be committed before it is read or written again.
         if w.group.stages(block) || w.group.is_full() {
@@ -219,7 +220,7 @@ fn write_piece(
     // A block known to fail is not trusted with the data: it moves straight away.
     if entry != Some(Entry::Failing) {
         let (dev, base) = core.location(block, from);
-        let sector = base + (off / 512) as u64;
+        let sector = base + (off >> SECTOR_SHIFT) as u64;
         let op = DataOp::Write { fua: io.fua };
         match rw_block(dev, sector, buf, p.range(), op) {
             Ok(()) => return Ok(false),

@@ -263,22 +263,20 @@ const BASELINE: &[File<Device>] = &[
 const REMAPS: &[File<Device>] = &[
     table!(c"remapped", |s| s.remapped()),
     table!(c"failing", |s| s.failing()),
-    table!(c"spare_blocks", |s| s.layout.data_blocks()),
-    table!(c"spare_free", |s| s.spare_free.load(Relaxed)),
-    table!(c"spare_retired", |s| s.spare_retired.load(Relaxed)),
-    table!(c"exhausted", |s| u64::from(s.exhausted.load(Relaxed))),
-    table!(c"auto", |s| s.counters.auto_remaps.load(Relaxed)),
-    table!(c"manual", |s| s.counters.manual_remaps.load(Relaxed)),
-    table!(c"frozen", |s| s.frozen.load(Relaxed)),
+    table!(c"spare_blocks", |s| s.data_blocks()),
+    table!(c"spare_free", |s| s.spare_free()),
+    table!(c"spare_retired", |s| s.spare_retired()),
+    table!(c"exhausted", |s| u64::from(s.exhausted())),
+    table!(c"auto", |s| s.counters().auto_remaps.load(Relaxed)),
+    table!(c"manual", |s| s.counters().manual_remaps.load(Relaxed)),
+    table!(c"frozen", |s| s.frozen()),
 ];
 
 const METADATA: &[File<Device>] = &[
-    table!(c"copies", |s| u64::from(s.layout.copies())),
-    table!(c"copies_valid", |s| u64::from(
-        s.meta_copies_valid.load(Relaxed)
-    )),
-    table!(c"sequence", |s| s.meta_seq.load(Relaxed)),
-    table!(c"bytes_written", |s| s.meta_bytes.load(Relaxed)),
+    table!(c"copies", |s| u64::from(s.copies())),
+    table!(c"copies_valid", |s| u64::from(s.copies_valid())),
+    table!(c"sequence", |s| s.seq()),
+    table!(c"bytes_written", |s| s.bytes_written()),
     File {
         name: c"last_commit_age_ms",
         show: Some(|d, out| {

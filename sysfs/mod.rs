@@ -21,7 +21,7 @@ mod files;
 use crate::dm::{TargetHandle, NAME_LEN};
 use crate::kobject::{self, AttrTables, Dir};
 use crate::stats::DeviceStats;
-use crate::table::RemapTable;
+use crate::table::TableView;
 use crate::workqueue::{Tick, Ticker};
 use kernel::prelude::*;
 use kernel::sync::{new_mutex, Arc, Mutex};
@@ -38,7 +38,7 @@ pub(crate) struct Device {
     pub(crate) stats: DeviceStats,
     /// The remap table of the newest target (for `remaps/` and `metadata/`).
     #[pin]
-    state: Mutex<Arc<RemapTable>>,
+    state: Mutex<TableView>,
 }
 
 /// A registered device.
@@ -58,7 +58,7 @@ struct Entry {
 struct Link {
     serial: u64,
     handle: TargetHandle,
-    state: Arc<RemapTable>,
+    state: TableView,
 }
 
 /// The tree's global state.
@@ -140,7 +140,7 @@ impl Tick for Ticking {
 
 impl Device {
     /// The remap table of the device's newest target.
-    pub(crate) fn state(&self) -> Arc<RemapTable> {
+    pub(crate) fn state(&self) -> TableView {
         self.state.lock().clone()
     }
 }
@@ -218,7 +218,7 @@ fn nomem<E>(_: E) -> (Error, &'static CStr) {
 /// Sleeps.
 pub(crate) fn register(
     handle: &TargetHandle,
-    state: Arc<RemapTable>,
+    state: TableView,
     stats_on: bool,
 ) -> Result<Registration, (Error, &'static CStr)> {
     let id = handle.device_id();

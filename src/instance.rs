@@ -33,7 +33,7 @@ pub(crate) struct Core {
     pub(crate) spare_start: u64,
     pub(crate) spare_len: u64,
     pub(crate) features: Features,
-    pub(crate) state: TableRef,
+    pub(crate) table: TableRef,
     pub(crate) io: DmIo,
     pub(crate) handle: TargetHandle,
     /// The dm device's counters and sysfs files (shared with its other targets).
@@ -63,7 +63,7 @@ pub(crate) enum Event {
 impl Core {
     /// The layout of the spare region.
     pub(crate) fn layout(&self) -> &SpareLayout {
-        &self.state.layout
+        &self.table.layout
     }
 
     /// Number of main blocks the target maps.
@@ -78,7 +78,7 @@ impl Core {
 
     /// Counts `e`.
     pub(crate) fn count(&self, e: Event) {
-        let c = &self.state.counters;
+        let c = &self.table.counters;
         let (counter, slot) = match e {
             Event::MainReadError => (&c.read_errors, Slot::MainReadErrors),
             Event::MainWriteError => (&c.write_errors, Slot::MainWriteErrors),
@@ -92,11 +92,11 @@ impl Core {
 
     /// Commits `changes` to the metadata, timed and counted in the device's statistics.
     pub(crate) fn commit(&self, w: &mut Writer, changes: &[Change]) -> Result {
-        let state = &self.state;
-        let (start, bytes) = (now_ns(), state.meta_bytes.load(Relaxed));
-        let r = state.commit(w, &self.spare, &self.io, changes);
+        let table = &self.table;
+        let (start, bytes) = (now_ns(), table.meta_bytes.load(Relaxed));
+        let r = table.commit(w, &self.spare, &self.io, changes);
         if r.is_ok() {
-            let written = state.meta_bytes.load(Relaxed).wrapping_sub(bytes);
+            let written = table.meta_bytes.load(Relaxed).wrapping_sub(bytes);
             self.dev
                 .stats
                 .commit_done(now_ns().saturating_sub(start), written);

@@ -41,9 +41,9 @@ pub(crate) fn route(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
     io.timing.kind = kind;
     io.fua = bio.is_fua();
     let rel = bio.sector() - core.begin;
-    let state = &core.state;
+    let table = &core.table;
     let write = access == Access::Write;
-    if !write && (state.is_empty() || no_entry_in(core, rel, sectors)) {
+    if !write && (table.is_empty() || no_entry_in(core, rel, sectors)) {
         // Reads of blocks without an entry go to the main device and need no read
         // section (below): nothing is freed or overwritten under them, and a move that
         // starts now copies what the main device has whether or not it waits for
@@ -60,17 +60,17 @@ pub(crate) fn route(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
     // that marked it before is seen by the lookup. Entering after the lookup would let
     // a write routed to main land behind a move's copy, or a read go to a spare block
     // that was freed and reused meanwhile.
-    let token = state.srcu.down_read();
+    let token = table.srcu.down_read();
     // A write asks the filter here, inside the section (an answer from before it could
     // miss a move that marked the block meanwhile); a read that got here was told
     // "maybe" already and goes to the tree.
-    let r = if write && (state.is_empty() || no_entry_in(core, rel, sectors)) {
+    let r = if write && (table.is_empty() || no_entry_in(core, rel, sectors)) {
         Route {
             dest: Destination::Main,
             sectors,
         }
     } else {
-        route::route(rel, sectors, core.layout().block_shift(), access, &**state)
+        route::route(rel, sectors, core.layout().block_shift(), access, &**table)
     };
     #[cfg(dmr_test_hooks)]
     crate::test_hooks::after_lookup(rel >> core.layout().block_shift());
@@ -78,7 +78,7 @@ pub(crate) fn route(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
     io.details = bio.record();
     match r.dest {
         Destination::Worker { .. } => {
-            state.srcu.up_read(token);
+            table.srcu.up_read(token);
             io.timing.remap_hit = true;
             io.owned = true;
             return MapResult::Defer;
@@ -87,7 +87,7 @@ pub(crate) fn route(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
             bio.set_dev(&core.main);
             bio.set_sector(rel);
             if !write {
-                state.srcu.up_read(token);
+                table.srcu.up_read(token);
                 return MapResult::Remapped;
             }
         }
@@ -124,7 +124,7 @@ fn route_flush(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
 fn no_entry_in(core: &Core, rel: u64, sectors: u32) -> bool {
     let shift = core.layout().block_shift();
     let last = (rel + u64::from(sectors) - 1) >> shift;
-    core.state.none_in(rel >> shift, last)
+    core.table.none_in(rel >> shift, last)
 }
 
 /// Decides what happens to a completed bio (`end_io` without the instrumentation): a
@@ -139,7 +139,7 @@ pub(crate) fn complete(
         // Completed by the worker, which set the status.
         return EndIoResult::Done;
     }
-    io.release(&core.state.srcu);
+    io.release(&core.table.srcu);
     // Only a medium error may mean a bad block, which the worker retries and remaps.
     // Every other status is passed up as it is: a lost path, an offline device or a
     // timeout says nothing about the blocks, and `NOSPC`, `NOTSUPP` and `AGAIN` (a

@@ -32,10 +32,10 @@ pub(crate) fn handle(
             let _ = out.write_str(message::HELP);
         }
         Message::Count => {
-            let _ = write!(out, "{} {}", core.state.remapped(), core.state.failing());
+            let _ = write!(out, "{} {}", core.table.remapped(), core.table.failing());
         }
         Message::Query(b) => {
-            let _ = write_entry(out, b, core.state.entry(b));
+            let _ = write_entry(out, b, core.table.entry(b));
         }
         Message::List { start, count } => list(core, out, start, count),
         Message::ClearErrors => clear_errors(core),
@@ -67,7 +67,7 @@ fn list(core: &Core, out: &mut ResultBuf<'_>, start: u64, count: Option<u64>) {
     let mut from = start;
     let mut n = 0u64;
     while count.is_none_or(|c| n < c) {
-        let Some((b, e)) = Lookup::first_in(&*core.state, from, last) else {
+        let Some((b, e)) = Lookup::first_in(&*core.table, from, last) else {
             break;
         };
         if n > 0 && out.write_char('\n').is_err() {
@@ -83,17 +83,17 @@ fn list(core: &Core, out: &mut ResultBuf<'_>, start: u64, count: Option<u64>) {
 
 /// `clear_errors`: forgets which blocks are failing and zeroes the error counters.
 fn clear_errors(core: &Core) {
-    let state = &core.state;
-    let mut w = state.writer();
+    let table = &core.table;
+    let mut w = table.writer();
     let last = core.blocks().saturating_sub(1);
     let mut from = 0;
-    while let Some((b, e)) = Lookup::first_in(&**state, from, last) {
+    while let Some((b, e)) = Lookup::first_in(&**table, from, last) {
         if e == Entry::Failing {
-            let _ = state.set(&mut w, b, None);
+            let _ = table.set(&mut w, b, None);
         }
         from = b + 1;
     }
-    let c = &state.counters;
+    let c = &table.counters;
     for counter in [&c.read_errors, &c.write_errors, &c.spare_errors] {
         counter.store(0, Relaxed);
     }
@@ -101,9 +101,9 @@ fn clear_errors(core: &Core) {
 
 /// `remap <block>`: copies the block's current data to a spare block, then remaps it.
 fn remap(core: &Core, block: u64) -> Result<u64, MessageError> {
-    let state = &core.state;
-    let mut w = state.writer();
-    let prev = state.entry(block);
+    let table = &core.table;
+    let mut w = table.writer();
+    let prev = table.entry(block);
     match prev {
         Some(Entry::Remapped(_)) => {
             return Err(MessageError::invalid(
@@ -153,9 +153,9 @@ fn remap(core: &Core, block: u64) -> Result<u64, MessageError> {
 
 /// `unremap <block>`: copies the block back to the main device and frees its spare block.
 fn unremap(core: &Core, block: u64) -> Result<(), MessageError> {
-    let state = &core.state;
-    let mut w = state.writer();
-    let Some(Entry::Remapped(s)) = state.entry(block) else {
+    let table = &core.table;
+    let mut w = table.writer();
+    let Some(Entry::Remapped(s)) = table.entry(block) else {
         return Err(MessageError::invalid(c"unremap: the block is not remapped"));
     };
     let Some(mut buf) = w.buf.take() else {

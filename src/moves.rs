@@ -57,12 +57,12 @@ pub(crate) fn stage(
     undo: Option<Entry>,
     auto: bool,
 ) -> Result<u64, BlkStatus> {
-    let state = &core.state;
-    let prior = state.entry(block);
-    state
+    let table = &core.table;
+    let prior = table.entry(block);
+    table
         .set(w, block, Some(Entry::Moving(from)))
         .map_err(|_| BlkStatus::RESOURCE)?;
-    state.srcu.synchronize();
+    table.srcu.synchronize();
     let block_bytes = core.block_bytes();
     let Move { buf, valid } = mv;
     let read = core
@@ -78,13 +78,13 @@ pub(crate) fn stage(
             core.count(Event::SpareError);
             undo
         };
-        let _ = state.set(w, block, after);
+        let _ = table.set(w, block, after);
         return Err(s);
     }
     let spare = loop {
         let Some(s) = w.alloc.alloc() else {
-            let _ = state.set(w, block, undo);
-            if !state.exhausted.xchg(true, Full) {
+            let _ = table.set(w, block, undo);
+            if !table.exhausted.xchg(true, Full) {
                 core.handle.raise_event();
             }
             return Err(BlkStatus::NOSPC);
@@ -95,7 +95,7 @@ pub(crate) fn stage(
             Ok(()) => break s,
             Err(e) if e.is_medium_error() => {
                 core.count(Event::SpareError);
-                let _ = state.retire(w, s);
+                let _ = table.retire(w, s);
                 // Recorded with the group while there is room beyond this move's own
                 // two changes; otherwise the next checkpoint records it (until then,
                 // after a crash, the block could be handed out again and would fail
@@ -105,7 +105,7 @@ pub(crate) fn stage(
             // The spare device itself is unreachable: do not burn its blocks.
             Err(e) => {
                 let _ = w.alloc.release(s);
-                let _ = state.set(w, block, prior);
+                let _ = table.set(w, block, prior);
                 return Err(e);
             }
         }
@@ -135,7 +135,7 @@ pub(crate) fn commit_group(core: &Core, w: &mut Writer) -> Result {
     if w.group.is_empty() {
         return Ok(());
     }
-    let state = &core.state;
+    let table = &core.table;
     // Taken out of the group while the commit needs the whole writer state; put back
     // (emptied, keeping their capacity) below.
     let mut changes = core::mem::take(&mut w.group.changes);
@@ -147,12 +147,12 @@ pub(crate) fn commit_group(core: &Core, w: &mut Writer) -> Result {
     };
     for m in moves.iter() {
         if r.is_ok() {
-            if let Err(e) = state.set(w, m.block, Some(Entry::Remapped(m.spare))) {
+            if let Err(e) = table.set(w, m.block, Some(Entry::Remapped(m.spare))) {
                 // Committed, but not recordable in memory: undo it on disk too.
                 r = Err(e);
             } else {
                 if let Some(old) = m.retire {
-                    let _ = state.retire(w, old);
+                    let _ = table.retire(w, old);
                 }
                 core.count(if m.auto {
                     Event::AutoRemap
@@ -162,8 +162,8 @@ pub(crate) fn commit_group(core: &Core, w: &mut Writer) -> Result {
                 continue;
             }
         }
-        let _ = state.retire(w, m.spare);
-        state.freeze(w, m.block, m.undo);
+        let _ = table.retire(w, m.spare);
+        table.freeze(w, m.block, m.undo);
     }
     changes.clear();
     moves.clear();
@@ -203,11 +203,11 @@ pub(crate) fn move_back(
     s: u64,
     buf: &mut BlockBuffer,
 ) -> Result<(), BackError> {
-    let state = &core.state;
-    state
+    let table = &core.table;
+    table
         .set(w, block, Some(Entry::Moving(Some(s))))
         .map_err(BackError::Table)?;
-    state.srcu.synchronize();
+    table.srcu.synchronize();
     let all = 0..core.block_bytes();
     let copied = core
         .read_block_part(block, Some(s), buf, all.clone())
@@ -218,18 +218,18 @@ pub(crate) fn move_back(
             rw_block(&core.main, sector, buf, all, op).map_err(BackError::Write)
         });
     if let Err(e) = copied {
-        let _ = state.set(w, block, Some(Entry::Remapped(s)));
+        let _ = table.set(w, block, Some(Entry::Remapped(s)));
         return Err(e);
     }
     if let Err(e) = core.commit(w, &[Change::Unmap { main: block }]) {
-        state.freeze(w, block, Some(Entry::Remapped(s)));
+        table.freeze(w, block, Some(Entry::Remapped(s)));
         return Err(BackError::Commit(e));
     }
-    let _ = state.set(w, block, None);
+    let _ = table.set(w, block, None);
     // Reads sent to the spare block before the switch must finish before it can be
     // handed out again.
-    state.srcu.synchronize();
+    table.srcu.synchronize();
     let _ = w.alloc.release(s);
-    state.exhausted.store(false, Relaxed);
+    table.exhausted.store(false, Relaxed);
     Ok(())
 }

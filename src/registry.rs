@@ -43,7 +43,7 @@ pub(crate) enum AcquireError {
 /// A table in use, with the region it describes and how many targets use it.
 pub(crate) struct Registered {
     key: RegionKey,
-    state: Arc<RemapTable>,
+    table: Arc<RemapTable>,
     users: usize,
 }
 
@@ -83,32 +83,32 @@ pub(crate) fn acquire(key: RegionKey, layout: SpareLayout) -> Result<TableRef, A
     for r in reg.iter_mut() {
         if r.key == key {
             r.users += 1;
-            return Ok(TableRef(r.state.clone()));
+            return Ok(TableRef(r.table.clone()));
         }
         if r.key.overlaps(&key) {
             return Err(AcquireError::Conflict);
         }
     }
-    let state = RemapTable::new(layout, key.block_size).map_err(|_| AcquireError::NoMemory)?;
+    let table = RemapTable::new(layout, key.block_size).map_err(|_| AcquireError::NoMemory)?;
     reg.push(
         Registered {
             key,
-            state: state.clone(),
+            table: table.clone(),
             users: 1,
         },
         GFP_KERNEL,
     )
     .map_err(|_| AcquireError::NoMemory)?;
-    Ok(TableRef(state))
+    Ok(TableRef(table))
 }
 
 impl Drop for TableRef {
     fn drop(&mut self) {
         let mut reg = REGISTRY::lock();
-        if let Some(i) = reg.iter().position(|r| Arc::ptr_eq(&r.state, &self.0)) {
+        if let Some(i) = reg.iter().position(|r| Arc::ptr_eq(&r.table, &self.0)) {
             reg[i].users -= 1;
             if reg[i].users == 0 {
-                // The last user: drop the state (the table lives on in the spare region).
+                // The last user: drop it (the table lives on in the spare region).
                 let _ = reg.remove(i);
             }
         }

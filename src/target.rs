@@ -148,7 +148,7 @@ fn load_error(e: LoadError) -> CtrError {
         ),
         LoadError::Unreadable => CtrError::new(
             EIO,
-            c"The newest metadata copy cannot be read and no readable copy holds its state; not loading an older one (see dm-remap-tool check)",
+            c"The newest metadata copy cannot be read and no readable copy holds its table; not loading an older one (see dm-remap-tool check)",
         ),
         LoadError::IoUnit => CtrError::invalid(
             c"Metadata was written for a spare device with smaller logical blocks than this one",
@@ -167,14 +167,14 @@ fn load_error(e: LoadError) -> CtrError {
 fn load_table(
     ctx: &TargetCtx<'_>,
     parsed: &TableArgs<'_>,
-    state: &TableRef,
+    table: &TableRef,
     main: &DmDev,
     spare: &DmDev,
     io: &DmIo,
 ) -> Result<(), CtrError> {
-    let layout = state.layout;
+    let layout = table.layout;
     let features = &parsed.features;
-    let mut w = state.writer();
+    let mut w = table.writer();
     if w.meta.is_none() {
         let identity = Identity {
             copies: layout.copies(),
@@ -191,9 +191,9 @@ fn load_table(
             format: features.format,
             blocks: ctx.len() >> layout.block_shift(),
         };
-        state.load(&mut w, spare, io, &req).map_err(load_error)?;
+        table.load(&mut w, spare, io, &req).map_err(load_error)?;
     }
-    if state
+    if table
         .metadata_target_len(&w)
         .is_some_and(|len| ctx.len() < len)
     {
@@ -222,12 +222,12 @@ impl Operations for RemapTarget {
             .get_device(argv[1])
             .map_err(|e| CtrError::new(e, c"Cannot open spare device"))?;
         let layout = check_geometry(ctx, &parsed, &main, &spare)?;
-        let state = acquire_table(&parsed, layout, &main, &spare)?;
+        let table = acquire_table(&parsed, layout, &main, &spare)?;
         let io = DmIo::new().map_err(|e| CtrError::new(e, c"Cannot create dm-io client"))?;
-        load_table(ctx, &parsed, &state, &main, &spare, &io)?;
+        load_table(ctx, &parsed, &table, &main, &spare, &io)?;
         let queue = OrderedQueue::new(c"dm_remap_worker")
             .map_err(|e| CtrError::new(e, c"Cannot allocate workqueue"))?;
-        let registration = sysfs::register(&ctx.handle(), state.view(), !parsed.features.no_stats)
+        let registration = sysfs::register(&ctx.handle(), table.view(), !parsed.features.no_stats)
             .map_err(|(e, m)| CtrError::new(e, m))?;
         let dev = registration.device().clone();
 
@@ -244,7 +244,7 @@ impl Operations for RemapTarget {
                 spare_start: parsed.spare_start,
                 spare_len: parsed.spare_len,
                 features: parsed.features,
-                state,
+                table,
                 io,
                 handle: ctx.handle(),
                 dev,
@@ -304,11 +304,11 @@ impl Operations for RemapTarget {
         // A longer target (a grown device) is recorded in the metadata when its table goes
         // live; until then the table on disk stays valid for the shorter one.
         let core = &*self.core;
-        let mut w = core.state.writer();
-        match core.state.metadata_target_len(&w) {
+        let mut w = core.table.writer();
+        match core.table.metadata_target_len(&w) {
             Some(len) if len < core.len => {
                 let r =
-                    core.state
+                    core.table
                         .grow(&mut w, &core.spare, &core.io, core.len, core.main.sectors());
                 if r.is_err() {
                     pr_err!(
@@ -371,7 +371,7 @@ impl Operations for RemapTarget {
 impl RemapTarget {
     fn write_info(&self, out: &mut ResultBuf<'_>) -> core::fmt::Result {
         let core = &*self.core;
-        let s = &core.state;
+        let s = &core.table;
         let c = &s.counters;
         let spare_state = if s.exhausted.load(Relaxed) {
             "exhausted"
@@ -422,8 +422,8 @@ impl RemapTarget {
             core.spare_start,
             core.spare_len,
             core.features.block_size(),
-            core.state.remapped(),
-            core.state.failing()
+            core.table.remapped(),
+            core.table.failing()
         )
     }
 }

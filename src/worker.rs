@@ -64,7 +64,7 @@ fn run(core: &Core) {
         if batch.is_empty() {
             break;
         }
-        let mut w = core.state.writer();
+        let mut w = core.table.writer();
         // Present whenever the writer lock is free; only its holder takes it.
         let Some(mut buf) = w.buf.take() else {
             drop(batch);
@@ -74,7 +74,7 @@ fn run(core: &Core) {
         // writes to them may be waiting. With the spare still failing it stops at its
         // first piece.
         if !w.frozen.is_empty() {
-            let _ = core.state.checkpoint(&mut w, &core.spare, &core.io);
+            let _ = core.table.checkpoint(&mut w, &core.spare, &core.io);
         }
         let mut rounds = 1;
         loop {
@@ -168,7 +168,7 @@ fn read_piece(
     buf: &mut BlockBuffer,
 ) -> Result<bool, BlkStatus> {
     let (block, range) = (p.block, p.range());
-    let entry = core.state.entry(block);
+    let entry = core.table.entry(block);
     let loc = entry.and_then(Entry::read_location);
     match core.read_block_part(block, loc, buf, range.clone()) {
         Ok(()) => {
@@ -181,7 +181,7 @@ fn read_piece(
             core.count(Event::MainReadError);
             if entry.is_none() {
                 // Best effort: without memory for the mark the block is still not served.
-                let _ = core.state.set(w, block, Some(Entry::Failing));
+                let _ = core.table.set(w, block, Some(Entry::Failing));
             }
             Err(s)
         }
@@ -209,7 +209,7 @@ fn write_piece(
         bio.copy_from(&io.details, p.done as u32, piece)
             .map_err(|_| BlkStatus::IOERR)?;
     }
-    let entry = core.state.entry(block);
+    let entry = core.table.entry(block);
     let from = match entry {
         Some(Entry::Remapped(s)) => Some(s),
         None | Some(Entry::Failing) => None,

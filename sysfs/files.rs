@@ -94,7 +94,7 @@ macro_rules! baseline {
 macro_rules! table {
     ($name:literal, |$s:ident| $e:expr) => {
         value!($name, |d| {
-            let $s = d.state();
+            let $s = d.table();
             $e
         })
     };
@@ -280,7 +280,7 @@ const METADATA: &[File<Device>] = &[
     File {
         name: c"last_commit_age_ms",
         show: Some(|d, out| {
-            match d.state().last_commit_age_ns() {
+            match d.table().last_commit_age_ns() {
                 Some(ns) => out.fmt(format_args!("{}\n", ns / 1_000_000)),
                 None => out.fmt(format_args!("never\n")),
             }
@@ -543,7 +543,7 @@ fn performance_stats(_: &Root, out: &mut ShowBuf<'_>) -> Result {
             r.p99,
             wr.p99,
             s.cpu_ns_per_io(),
-            d.state().remapped(),
+            d.table().remapped(),
             u8::from(d.stats.view().regression)
         ));
     }

@@ -38,7 +38,7 @@ pub(crate) struct Device {
     pub(crate) stats: DeviceStats,
     /// The remap table of the newest target (for `remaps/` and `metadata/`).
     #[pin]
-    state: Mutex<TableView>,
+    table: Mutex<TableView>,
 }
 
 /// A registered device.
@@ -58,7 +58,7 @@ struct Entry {
 struct Link {
     serial: u64,
     handle: TargetHandle,
-    state: TableView,
+    table: TableView,
 }
 
 /// The tree's global state.
@@ -140,8 +140,8 @@ impl Tick for Ticking {
 
 impl Device {
     /// The remap table of the device's newest target.
-    pub(crate) fn state(&self) -> TableView {
-        self.state.lock().clone()
+    pub(crate) fn table(&self) -> TableView {
+        self.table.lock().clone()
     }
 }
 
@@ -212,13 +212,13 @@ fn nomem<E>(_: E) -> (Error, &'static CStr) {
     (ENOMEM, c"Cannot allocate memory for statistics")
 }
 
-/// Registers target `handle` (with remap table `state`) with its dm device, creating
+/// Registers target `handle` (with its remap table) with its dm device, creating
 /// the device's directory for its first target, with instrumentation on if `stats_on`
 /// (a reloaded table's choice applies when it is resumed, see `RemapTarget::resume`).
 /// Sleeps.
 pub(crate) fn register(
     handle: &TargetHandle,
-    state: TableView,
+    table: TableView,
     stats_on: bool,
 ) -> Result<Registration, (Error, &'static CStr)> {
     let id = handle.device_id();
@@ -229,11 +229,11 @@ pub(crate) fn register(
     let link = Link {
         serial,
         handle: handle.clone(),
-        state: state.clone(),
+        table: table.clone(),
     };
     if let Some(e) = reg.devices.iter_mut().find(|e| e.id == id) {
         e.targets.push(link, GFP_KERNEL).map_err(nomem)?;
-        *e.dev.state.lock() = state;
+        *e.dev.table.lock() = table;
         return Ok(Registration {
             id,
             serial,
@@ -250,7 +250,7 @@ pub(crate) fn register(
     let dev = Arc::pin_init(
         try_pin_init!(Device {
             stats <- DeviceStats::new(stats_on),
-            state <- new_mutex!(state),
+            table <- new_mutex!(table),
         }),
         GFP_KERNEL,
     )
@@ -288,7 +288,7 @@ impl Drop for Registration {
             e.targets.retain(|t| t.serial != self.serial);
             match e.targets.last() {
                 Some(newest) => {
-                    *e.dev.state.lock() = newest.state.clone();
+                    *e.dev.table.lock() = newest.table.clone();
                     None
                 }
                 None => reg.devices.remove(i).ok(),

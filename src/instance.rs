@@ -17,7 +17,6 @@ use crate::table::{Counters, Writer};
 use core::ops::Range;
 use kernel::block::SECTOR_SHIFT;
 use kernel::prelude::*;
-use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
 use kernel::workqueue::{impl_has_work, Work};
 
@@ -93,10 +92,11 @@ impl Core {
     /// Commits `changes` to the metadata, timed and counted in the device's statistics.
     pub(crate) fn commit(&self, w: &mut Writer, changes: &[Change]) -> Result {
         let table = &self.table;
-        let (start, bytes) = (now_ns(), table.meta_bytes.load(Relaxed));
+        let view = table.view();
+        let (start, bytes) = (now_ns(), view.bytes_written());
         let r = table.commit(w, &self.spare, &self.io, changes);
         if r.is_ok() {
-            let written = table.meta_bytes.load(Relaxed).wrapping_sub(bytes);
+            let written = view.bytes_written().wrapping_sub(bytes);
             self.dev
                 .stats
                 .commit_done(now_ns().saturating_sub(start), written);

@@ -65,17 +65,29 @@ pub(crate) struct Writer {
     pub(crate) alloc: SpareAllocator<KVVec<u64>>,
     /// Retired spare blocks, sorted (for checkpoints). kvmalloc memory: it may grow large
     /// on a failing spare device.
-    pub(crate) retired: KVVec<u64>,
+    retired: KVVec<u64>,
     /// The table on the spare device; `None` until loaded.
-    pub(crate) meta: Option<Metadata>,
+    meta: Option<Metadata>,
     /// Moves staged by a worker, committed before the lock is released.
     pub(crate) group: Group,
     /// Blocks waiting for a checkpoint to undo their move (see [`Frozen`]).
-    pub(crate) frozen: KVec<Frozen>,
+    frozen: KVec<Frozen>,
     /// One block of data for the worker and the messages (taken while in use).
     pub(crate) buf: Option<BlockBuffer>,
     /// Blocks added to the filter (entries stored for a block that had none).
     filter_keys: u64,
+}
+
+impl Writer {
+    /// Whether the table was loaded (a failed load leaves it not loaded).
+    pub(crate) fn is_loaded(&self) -> bool {
+        self.meta.is_some()
+    }
+
+    /// Whether blocks wait for a checkpoint to undo their move (see [`Frozen`]).
+    pub(crate) fn has_frozen(&self) -> bool {
+        !self.frozen.is_empty()
+    }
 }
 
 /// The writer lock held, in a `GFP_NOIO` scope: a holder may wait for I/O to this device
@@ -136,14 +148,14 @@ pub(crate) struct RemapTable {
     /// Set when a remap found no free spare block; cleared when one is freed.
     pub(crate) exhausted: Atomic<bool>,
     /// Mirrors of the metadata state for status (read without the writer lock).
-    pub(crate) meta_seq: Atomic<u64>,
-    pub(crate) meta_copies_valid: Atomic<u32>,
-    pub(crate) meta_bytes: Atomic<u64>,
+    meta_seq: Atomic<u64>,
+    meta_copies_valid: Atomic<u32>,
+    meta_bytes: Atomic<u64>,
     /// Blocks frozen after a failed commit (see [`Frozen`]).
-    pub(crate) frozen: Atomic<u64>,
+    frozen: Atomic<u64>,
     /// The allocator's free and retired spare blocks, as of the last writer unlock.
-    pub(crate) spare_free: Atomic<u64>,
-    pub(crate) spare_retired: Atomic<u64>,
+    spare_free: Atomic<u64>,
+    spare_retired: Atomic<u64>,
     /// When the last commit or checkpoint succeeded (monotonic ns; 0: never).
     last_commit_ns: Atomic<u64>,
     #[pin]

@@ -175,7 +175,7 @@ fn load_table(
     let layout = table.layout;
     let features = &parsed.features;
     let mut w = table.writer();
-    if w.meta.is_none() {
+    if !w.is_loaded() {
         let identity = Identity {
             copies: layout.copies(),
             block_size: features.block_size(),
@@ -372,12 +372,9 @@ impl RemapTarget {
     fn write_info(&self, out: &mut ResultBuf<'_>) -> core::fmt::Result {
         let core = &*self.core;
         let s = &core.table;
+        let v = s.view();
         let c = &s.counters;
-        let spare_state = if s.exhausted.load(Relaxed) {
-            "exhausted"
-        } else {
-            "ok"
-        };
+        let spare_state = if v.exhausted() { "exhausted" } else { "ok" };
         write!(
             out,
             "{}/{} {} {} {} {} {} {} {} {}/{} {} {} {}",
@@ -390,11 +387,11 @@ impl RemapTarget {
             c.manual_remaps.load(Relaxed),
             s.failing(),
             c.spare_errors.load(Relaxed),
-            s.meta_copies_valid.load(Relaxed),
+            v.copies_valid(),
             s.layout.copies(),
-            s.meta_seq.load(Relaxed),
-            s.meta_bytes.load(Relaxed),
-            s.frozen.load(Relaxed)
+            v.seq(),
+            v.bytes_written(),
+            v.frozen()
         )
     }
 

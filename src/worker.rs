@@ -73,7 +73,7 @@ fn run(core: &Core) {
         // Frozen blocks thaw with the first checkpoint that succeeds; try one now, as
         // writes to them may be waiting. With the spare still failing it stops at its
         // first piece.
-        if !w.frozen.is_empty() {
+        if w.has_frozen() {
             let _ = core.table.checkpoint(&mut w, &core.spare, &core.io);
         }
         let mut rounds = 1;

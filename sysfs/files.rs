@@ -514,12 +514,20 @@ fn summary(d: &Device, out: &mut ShowBuf<'_>) -> Result {
     Ok(())
 }
 
-/// `performance_stats`: one `key=value` line per device, then their total.
+/// `performance_stats`: one `key=value` line per device, then their total. The devices are
+/// listed under the registry lock and read without it (a snapshot per device allocates and
+/// sums every CPU's counters; target construction takes the same lock).
 fn performance_stats(_: &Root, out: &mut ShowBuf<'_>) -> Result {
-    let reg = REGISTRY::lock();
+    let devices = {
+        let reg = REGISTRY::lock();
+        let mut v = KVec::with_capacity(reg.devices.len(), GFP_KERNEL)?;
+        for e in reg.devices.iter() {
+            v.push((e.name, e.dev.clone()), GFP_KERNEL)?;
+        }
+        v
+    };
     let mut total = [0u64; 6];
-    for e in reg.devices.iter() {
-        let d = &e.dev;
+    for (name, d) in devices.iter() {
         let (s, elapsed) = d.stats.since_reset()?;
         let w = d.stats.view().last.unwrap_or_default();
         let row = [
@@ -536,7 +544,7 @@ fn performance_stats(_: &Root, out: &mut ShowBuf<'_>) -> Result {
         let (r, wr) = (s.latency(Dir::Read), s.latency(Dir::Write));
         out.fmt(format_args!(
             "{} reads={} writes={} read_bytes={} write_bytes={} window_read_iops={} window_write_iops={} read_iops={} write_iops={} read_p99_ns={} write_p99_ns={} cpu_ns_per_io={} remapped={} regression={}\n",
-            e.name().to_str().unwrap_or("?"),
+            CStr::from_bytes_until_nul(name).unwrap_or(c"?").to_str().unwrap_or("?"),
             row[0], row[1], row[2], row[3], row[4], row[5],
             per_second(row[0], elapsed),
             per_second(row[1], elapsed),
@@ -549,7 +557,7 @@ fn performance_stats(_: &Root, out: &mut ShowBuf<'_>) -> Result {
     }
     out.fmt(format_args!(
         "total devices={} reads={} writes={} read_bytes={} write_bytes={} window_read_iops={} window_write_iops={}\n",
-        reg.devices.len(),
+        devices.len(),
         total[0], total[1], total[2], total[3], total[4], total[5]
     ));
     Ok(())

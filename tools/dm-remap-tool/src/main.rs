@@ -4,9 +4,10 @@
 //! on its spare device (docs/on-disk-format.md), on a device or an image file.
 //!
 //! It uses the same format code and the same copy-selection rule as the kernel module
-//! (`src/logic/format.rs`: `newest_copy`, `is_current`).
+//! (`src/logic/copies.rs`).
 
 use clap::{Args, Parser, Subcommand};
+use dm_remap_logic::copies::{self, CopyState};
 use dm_remap_logic::format::{
     self, crc32c_update_sw, CopyAreas, CopyScan, CrcFn, FormatError, Identity, Superblock,
     MIN_IO_UNIT,
@@ -321,22 +322,26 @@ impl Metadata {
         Ok((end, t))
     }
 
-    fn scans(&self) -> Vec<Option<CopyScan>> {
+    fn states(&self) -> Vec<CopyState> {
         self.copies
             .iter()
-            .map(|c| c.state.as_ref().map(|(s, _)| *s))
+            .map(|c| CopyState {
+                sb: c.state.as_ref().map(|(s, _)| s.sb),
+                end: c.state.as_ref().map(|(s, _)| s.end),
+                why: None,
+            })
             .collect()
     }
 
     /// The newest valid copy, by the module's rule.
     fn newest(&self) -> Option<&CopyReport> {
-        format::newest_copy(&self.scans()).map(|k| &self.copies[k])
+        copies::newest_copy(&self.states()).map(|k| &self.copies[k])
     }
 
     /// Whether copy `c` holds the state of the newest copy.
     fn is_current(&self, c: &CopyReport) -> bool {
         match (self.newest().and_then(|n| n.state.as_ref()), &c.state) {
-            (Some((n, _)), Some((s, _))) => format::is_current(s, n),
+            (Some((n, _)), Some((s, _))) => copies::is_current(s, n),
             _ => false,
         }
     }

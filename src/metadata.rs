@@ -474,16 +474,45 @@ impl Metadata {
         self.seq += 1;
         self.needs_checkpoint = true;
         let seq = self.seq;
-        let n = self.copies();
         self.refresh_slots(dev, io);
-        // Copies taking part: those not given up, unless too few are left for a quorum
-        // (a device that was away for a while: try them all again).
+        let mut written = self.participants();
+        let (at, enc) = self.stream_slots(dev, io, entries, &mut written)?;
+        let template = self.template(seq, &enc);
+        let good = self.switch_superblocks(dev, io, &template, &written, at)?;
+        self.base_seq = seq;
+        self.tail = 0;
+        if good < quorum(self.copies()) {
+            return Err(EIO);
+        }
+        self.needs_checkpoint = false;
+        if let Some(id) = self.pending_identity.take() {
+            self.identity = id;
+        }
+        Ok(())
+    }
+
+    /// Copies taking part in a checkpoint: those not given up, unless too few are left for
+    /// a quorum (a device that was away for a while: try them all again).
+    fn participants(&self) -> [bool; MAX_METADATA_COPIES as usize] {
         let mut written = [false; MAX_METADATA_COPIES as usize];
         let failures = &self.checkpoint_failures;
         let trusted = failures.iter().filter(|&&f| f < COPY_GIVE_UP).count();
         for (w, &f) in written.iter_mut().zip(failures.iter()) {
-            *w = trusted < quorum(n) || f < COPY_GIVE_UP;
+            *w = trusted < quorum(self.copies()) || f < COPY_GIVE_UP;
         }
+        written
+    }
+
+    /// Streams `entries` through the window into the inactive slot of every copy marked in
+    /// `written` (clearing the marks of copies that fail). Returns the bytes written per
+    /// copy and the encoder, which knows the entries' count and CRC.
+    fn stream_slots(
+        &mut self,
+        dev: &DmDev,
+        io: &DmIo,
+        entries: impl Iterator<Item = Change>,
+        written: &mut [bool; MAX_METADATA_COPIES as usize],
+    ) -> Result<(u64, CheckpointEncoder)> {
         let mut enc = CheckpointEncoder::new(self.layout.total_blocks());
         let mut entries = entries.peekable();
         let unit = self.io_unit as usize;
@@ -502,10 +531,16 @@ impl Metadata {
             if at + len as u64 > self.areas.slot_bytes {
                 return Err(ENOSPC);
             }
-            self.write_slots(dev, io, at, len, &mut written)?;
+            self.write_slots(dev, io, at, len, written)?;
             at += len as u64;
         }
-        let template = Superblock {
+        Ok((at, enc))
+    }
+
+    /// The superblock of checkpoint `seq` with the entries `enc` wrote, for copy 0 and
+    /// slot 0 ([`Metadata::switch_superblocks`] sets both per copy).
+    fn template(&self, seq: u64, enc: &CheckpointEncoder) -> Superblock {
+        Superblock {
             uuid: self.uuid,
             seq,
             copy_index: 0,
@@ -516,21 +551,29 @@ impl Metadata {
             cp_crc: enc.crc(),
             journal_bytes: self.areas.journal_bytes as u32,
             total_blocks: self.layout.total_blocks(),
-        };
-        // Copies not holding the current state first: a copy that does is switched only
-        // when others already hold the new checkpoint.
+        }
+    }
+
+    /// Switches every copy marked in `written` (whose new slot holds `at` bytes) to the
+    /// checkpoint of `template` by writing its superblock, one copy at a time, copies not
+    /// holding the current state first ([`copies::rewrite_order`]): a copy that does is
+    /// switched only when others already hold the new checkpoint. Marks the copies written
+    /// healthy, every other one not; returns how many were written.
+    fn switch_superblocks(
+        &mut self,
+        dev: &DmDev,
+        io: &DmIo,
+        template: &Superblock,
+        written: &[bool; MAX_METADATA_COPIES as usize],
+        at: u64,
+    ) -> Result<usize> {
+        // The order comes from the health before any superblock is written.
         let mut order = [0u32; MAX_METADATA_COPIES as usize];
-        let mut k = 0;
-        for current in [false, true] {
-            for i in 0..n {
-                if self.healthy[i as usize] == current {
-                    order[k] = i;
-                    k += 1;
-                }
-            }
+        for (o, i) in order.iter_mut().zip(copies::rewrite_order(&self.healthy)) {
+            *o = i;
         }
         let mut good = 0;
-        for &i in &order[..n as usize] {
+        for &i in &order[..self.copies() as usize] {
             let k = i as usize;
             self.healthy[k] = false;
             if !written[k] {
@@ -540,7 +583,7 @@ impl Metadata {
             let sb = Superblock {
                 copy_index: i,
                 active_slot: new_slot,
-                ..template
+                ..*template
             };
             sb.encode(self.window.as_mut_slice(), CRC)
                 .map_err(|_| EINVAL)?;
@@ -558,16 +601,7 @@ impl Metadata {
                 self.checkpoint_failures[k] = self.checkpoint_failures[k].saturating_add(1);
             }
         }
-        self.base_seq = seq;
-        self.tail = 0;
-        if good < quorum(n) {
-            return Err(EIO);
-        }
-        self.needs_checkpoint = false;
-        if let Some(id) = self.pending_identity.take() {
-            self.identity = id;
-        }
-        Ok(())
+        Ok(good)
     }
 
     /// Learns the active slot of every copy not holding the current state from its

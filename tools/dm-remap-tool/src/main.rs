@@ -100,8 +100,12 @@ struct CopyReport {
     seq: Option<u64>,
     checkpoint_entries: Option<u64>,
     journal_records: Option<usize>,
+    /// What the copy-selection policy needs to know of the copy.
     #[serde(skip)]
-    state: Option<(CopyScan, Table)>,
+    state: CopyState,
+    /// The copy's table when it is valid.
+    #[serde(skip)]
+    table: Option<Table>,
 }
 
 struct Metadata {
@@ -281,8 +285,10 @@ impl Metadata {
                 seq: None,
                 checkpoint_entries: None,
                 journal_records: None,
-                state: None,
+                state: CopyState::default(),
+                table: None,
             };
+            let decoded = sb.as_ref().ok().copied();
             let r = sb.and_then(|sb| {
                 sb.check(i, &reference.ok_or(FormatError::Identity)?, &self.layout)?;
                 Ok(sb)
@@ -294,9 +300,13 @@ impl Metadata {
                     rep.seq = Some(end.seq);
                     rep.checkpoint_entries = Some(sb.cp_entries);
                     rep.journal_records = Some(end.records);
-                    rep.state = Some((CopyScan { sb, end }, table));
+                    rep.state = CopyState::new(Ok(CopyScan { sb, end }), Some(sb));
+                    rep.table = Some(table);
                 }
-                Err(e) => rep.status = describe(e).into(),
+                Err(e) => {
+                    rep.status = describe(e).into();
+                    rep.state = CopyState::new(Err(e), decoded);
+                }
             }
             self.copies.push(rep);
         }
@@ -323,14 +333,7 @@ impl Metadata {
     }
 
     fn states(&self) -> Vec<CopyState> {
-        self.copies
-            .iter()
-            .map(|c| CopyState {
-                sb: c.state.as_ref().map(|(s, _)| s.sb),
-                end: c.state.as_ref().map(|(s, _)| s.end),
-                why: None,
-            })
-            .collect()
+        self.copies.iter().map(|c| c.state).collect()
     }
 
     /// The newest valid copy, by the module's rule.
@@ -338,26 +341,18 @@ impl Metadata {
         copies::newest_copy(&self.states()).map(|k| &self.copies[k])
     }
 
-    /// Whether copy `c` holds the state of the newest copy.
-    fn is_current(&self, c: &CopyReport) -> bool {
-        match (self.newest().and_then(|n| n.state.as_ref()), &c.state) {
-            (Some((n, _)), Some((s, _))) => copies::is_current(s, n),
-            _ => false,
-        }
+    /// Which copies hold the state of `newest`, and whether they must be rewritten (some
+    /// copy does not hold it, or a higher sequence number shows anywhere), by the module's
+    /// rule.
+    fn health(&self, newest: &CopyScan) -> (Vec<bool>, bool) {
+        let mut current = vec![false; self.copies.len()];
+        let due = copies::health(&self.states(), newest, self.max_seq(), &mut current);
+        (current, due)
     }
 
     /// The highest sequence number any copy shows.
     fn max_seq(&self) -> u64 {
-        self.copies
-            .iter()
-            .filter_map(|c| c.seq)
-            .chain(
-                (0..self.layout.copies())
-                    .filter_map(|i| superblock_at(&self.file, self.copy_offset(i)).ok())
-                    .map(|sb| sb.seq),
-            )
-            .max()
-            .unwrap_or(0)
+        copies::max_seq(&self.states())
     }
 
     /// Rewrites copy `i` with `table` as a checkpoint at sequence `seq`, as the module
@@ -368,8 +363,8 @@ impl Metadata {
         let a = &self.areas;
         let old_slot = self.copies[i as usize]
             .state
-            .as_ref()
-            .map_or(1, |(s, _)| s.sb.active_slot);
+            .scan()
+            .map_or(1, |s| s.sb.active_slot);
         let slot = 1 - old_slot;
         let mut buf = vec![0u8; a.slot_bytes as usize];
         let (n, crc) = format::encode_checkpoint(
@@ -437,7 +432,10 @@ fn uuid_string(u: &[u8; 16]) -> String {
 }
 
 fn dump(m: &Metadata, json: bool) -> Result<u8, String> {
-    let Some((scan, table)) = m.newest().and_then(|n| n.state.as_ref()) else {
+    let Some((scan, table)) = m
+        .newest()
+        .and_then(|n| n.state.scan().zip(n.table.as_ref()))
+    else {
         return Err("no valid metadata copy".into());
     };
     let (sb, end) = (&scan.sb, &scan.end);
@@ -492,7 +490,8 @@ fn check(m: &Metadata, json: bool) -> Result<u8, String> {
         return Ok(2);
     };
     let seq = newest.seq.unwrap_or(0);
-    if m.copies.iter().all(|c| m.is_current(c)) && m.max_seq() == seq {
+    let due = newest.state.scan().is_none_or(|s| m.health(&s).1);
+    if !due {
         println!("all {} copies valid at seq {seq}", m.copies.len());
         Ok(0)
     } else {
@@ -505,18 +504,20 @@ fn check(m: &Metadata, json: bool) -> Result<u8, String> {
 }
 
 fn repair(m: &Metadata) -> Result<u8, String> {
-    let Some((scan, table)) = m.newest().and_then(|n| n.state.as_ref()) else {
+    let Some((scan, table)) = m
+        .newest()
+        .and_then(|n| n.state.scan().zip(n.table.as_ref()))
+    else {
         return Err("no valid metadata copy to repair from".into());
     };
     // A new sequence number, above anything any copy holds, as the module's checkpoints
-    // take; stale and invalid copies first, so a current copy is never the only one being
-    // rewritten.
+    // take; in the module's order (stale and invalid copies first), so a current copy is
+    // never the only one being rewritten.
     let seq = m.max_seq() + 1;
-    let mut order: Vec<&CopyReport> = m.copies.iter().collect();
-    order.sort_by_key(|c| m.is_current(c));
-    for c in order {
-        m.write_copy(c.index, &scan.sb, table, seq)?;
-        println!("copy {} rewritten at seq {seq}", c.index);
+    let (current, _) = m.health(&scan);
+    for i in copies::rewrite_order(&current) {
+        m.write_copy(i, &scan.sb, table, seq)?;
+        println!("copy {i} rewritten at seq {seq}");
     }
     Ok(0)
 }

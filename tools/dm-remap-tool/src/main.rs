@@ -7,7 +7,7 @@
 //! (`src/logic/copies.rs`).
 
 use clap::{Args, Parser, Subcommand};
-use dm_remap_logic::copies::{self, CopyState};
+use dm_remap_logic::copies::{self, CopyState, Refusal};
 use dm_remap_logic::format::{
     self, crc32c_update_sw, CopyAreas, CopyScan, CrcFn, FormatError, Identity, Superblock,
     MIN_IO_UNIT,
@@ -50,7 +50,8 @@ struct Region {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print the remap table of the newest valid copy.
+    /// Print the remap table of the newest valid copy (refused, as dm-remap refuses to load
+    /// it, when a copy of the same set holds a newer state that cannot be read).
     Dump {
         #[command(flatten)]
         region: Region,
@@ -59,7 +60,8 @@ enum Cmd {
         json: bool,
     },
     /// Check every copy; exit 0 if all are valid and current, 1 if some are not but the
-    /// table can be recovered, 2 if no copy is valid.
+    /// table can be recovered, 2 if no copy is valid or a copy holds a newer state that
+    /// cannot be read.
     Check {
         #[command(flatten)]
         region: Region,
@@ -67,7 +69,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Rewrite every copy from the newest valid one, at a new sequence number.
+    /// Rewrite every copy from the newest valid one, at a new sequence number (refused
+    /// when a copy of the same set holds a newer state that cannot be read).
     Repair {
         #[command(flatten)]
         region: Region,
@@ -336,9 +339,35 @@ impl Metadata {
         self.copies.iter().map(|c| c.state).collect()
     }
 
-    /// The newest valid copy, by the module's rule.
+    /// The newest valid copy, whatever else the copies hold.
     fn newest(&self) -> Option<&CopyReport> {
         copies::newest_copy(&self.states()).map(|k| &self.copies[k])
+    }
+
+    /// The copy to show or repair from, its state and its table, by the module's rule
+    /// (`copies::choose`): the newest valid copy, unless a copy of its set holds a newer
+    /// state that cannot be read.
+    fn chosen(&self) -> Result<(&CopyReport, CopyScan, &Table), Refusal> {
+        let (k, scan) = copies::choose(&self.states())?;
+        let c = &self.copies[k];
+        let table = c.table.as_ref().ok_or(Refusal::NoValidCopy)?;
+        Ok((c, scan, table))
+    }
+
+    /// What refusal `r` says when it is about a newer copy; `None` when no copy is valid
+    /// (each command says so in its words).
+    fn newer_copy(&self, r: Refusal) -> Option<String> {
+        let Refusal::Newer { copy, newest, why } = r else {
+            return None;
+        };
+        Some(format!(
+            "copy {copy} holds a newer checkpoint (seq {}) than any valid copy's state (copy \
+             {newest}, seq {}) but is not valid ({}): the newest metadata copy cannot be read \
+             and no readable copy holds its state; dm-remap refuses to load an older one",
+            self.copies[copy].state.sb.map_or(0, |sb| sb.seq),
+            self.copies[newest].seq.unwrap_or(0),
+            why.map_or("unknown", describe)
+        ))
     }
 
     /// Which copies hold the state of `newest`, and whether they must be rewritten (some
@@ -432,12 +461,9 @@ fn uuid_string(u: &[u8; 16]) -> String {
 }
 
 fn dump(m: &Metadata, json: bool) -> Result<u8, String> {
-    let Some((scan, table)) = m
-        .newest()
-        .and_then(|n| n.state.scan().zip(n.table.as_ref()))
-    else {
-        return Err("no valid metadata copy".into());
-    };
+    let (_, scan, table) = m
+        .chosen()
+        .map_err(|r| m.newer_copy(r).unwrap_or("no valid metadata copy".into()))?;
     let (sb, end) = (&scan.sb, &scan.end);
     if json {
         let d = DumpJson {
@@ -485,13 +511,18 @@ fn check(m: &Metadata, json: bool) -> Result<u8, String> {
     } else {
         print_reports(m);
     }
-    let Some(newest) = m.newest() else {
-        eprintln!("no valid copy: the table cannot be recovered");
-        return Ok(2);
+    let (newest, scan, _) = match m.chosen() {
+        Ok(c) => c,
+        Err(r) => {
+            match m.newer_copy(r) {
+                Some(why) => eprintln!("{why}; repair refuses to overwrite it"),
+                None => eprintln!("no valid copy: the table cannot be recovered"),
+            }
+            return Ok(2);
+        }
     };
-    let seq = newest.seq.unwrap_or(0);
-    let due = newest.state.scan().is_none_or(|s| m.health(&s).1);
-    if !due {
+    let seq = scan.end.seq;
+    if !m.health(&scan).1 {
         println!("all {} copies valid at seq {seq}", m.copies.len());
         Ok(0)
     } else {
@@ -504,12 +535,10 @@ fn check(m: &Metadata, json: bool) -> Result<u8, String> {
 }
 
 fn repair(m: &Metadata) -> Result<u8, String> {
-    let Some((scan, table)) = m
-        .newest()
-        .and_then(|n| n.state.scan().zip(n.table.as_ref()))
-    else {
-        return Err("no valid metadata copy to repair from".into());
-    };
+    let (_, scan, table) = m.chosen().map_err(|r| match m.newer_copy(r) {
+        Some(why) => format!("{why}; not repairing from it (that would overwrite the newer state)"),
+        None => "no valid metadata copy to repair from".into(),
+    })?;
     // A new sequence number, above anything any copy holds, as the module's checkpoints
     // take; in the module's order (stale and invalid copies first), so a current copy is
     // never the only one being rewritten.

@@ -17,6 +17,7 @@
 use crate::crc::crc32c_update;
 use crate::dm::{DmDev, DmIo, IoBuffer};
 use crate::logic::args::MAX_METADATA_COPIES;
+use crate::logic::copies::{self, CopyState, Refusal};
 use crate::logic::format::{
     self, Change, CheckpointEncoder, CheckpointReader, CopyAreas, CopyScan, CrcFn, FormatError,
     Identity, JournalEnd, JournalReader, StreamReader, Superblock, ENTRY, MAX_RECORD_BYTES,
@@ -132,6 +133,30 @@ fn sink_failure(e: FormatError) -> LoadError {
     } else {
         LoadError::Table
     }
+}
+
+/// What a refusal of every copy means for the load. A newer copy that cannot be loaded
+/// refuses as what is wrong with it: metadata for a longer target or another geometry, or
+/// a state that cannot be read.
+fn refusal(r: Refusal) -> LoadError {
+    match r {
+        Refusal::NoValidCopy => LoadError::NoValidCopy,
+        Refusal::Identity => LoadError::Identity,
+        Refusal::Shorter => LoadError::Shorter,
+        Refusal::Newer { why, .. } => match why {
+            Some(FormatError::Shorter) => LoadError::Shorter,
+            Some(FormatError::Identity) => LoadError::Identity,
+            _ => LoadError::Unreadable,
+        },
+    }
+}
+
+/// What [`Metadata::scan_all`] found besides the copies' states.
+struct Scanned {
+    /// Every superblock is blank (a new region).
+    all_blank: bool,
+    /// The copy the sink holds, if any.
+    applied: Option<usize>,
 }
 
 impl Metadata {
@@ -300,23 +325,41 @@ impl Metadata {
         sink: &mut dyn TableSink,
     ) -> Result<(Self, bool), LoadError> {
         let mut m = Self::new(layout, identity, io_unit)?;
-        let n = layout.copies() as usize;
-        let mut scans = [None; MAX_METADATA_COPIES as usize];
-        let scans = &mut scans[..n];
-        // Per copy: its superblock if one decodes (whatever else is wrong), and why the
-        // copy is not usable.
-        let mut sbs = [None; MAX_METADATA_COPIES as usize];
-        let mut why = [None; MAX_METADATA_COPIES as usize];
+        let mut states = [CopyState::default(); MAX_METADATA_COPIES as usize];
+        let states = &mut states[..layout.copies() as usize];
+        let scanned = m.scan_all(dev, io, &identity, sink, states)?;
+        let max_seq = copies::max_seq(states);
+        if format || scanned.all_blank {
+            sink.reset();
+            m.format(dev, io, max_seq)?;
+            return Ok((m, true));
+        }
+        // The newest valid copy's state, unless a newer one of its set cannot be loaded.
+        let (_, newest) = copies::choose(states).map_err(refusal)?;
+        let chosen = m.apply_newest(dev, io, states, newest.end.seq, scanned.applied, sink)?;
+        m.adopt(states, &chosen, max_seq);
+        Ok((m, false))
+    }
+
+    /// Reads every copy into `states`, applying the first valid one to `sink` while it is
+    /// read: usually every copy is current and the lowest index wins, so that copy is the
+    /// one loaded, read once. Says whether every superblock is blank and which copy `sink`
+    /// holds.
+    fn scan_all(
+        &mut self,
+        dev: &DmDev,
+        io: &DmIo,
+        identity: &Identity,
+        sink: &mut dyn TableSink,
+        states: &mut [CopyState],
+    ) -> Result<Scanned, LoadError> {
         let mut all_blank = true;
-        let mut max_seq = 0;
-        // The first valid copy is applied while it is scanned. Usually every copy is
-        // current and the lowest index wins, so that copy is the one loaded, read once.
-        let mut applied: Option<usize> = None;
-        for i in 0..n {
+        let mut applied = None;
+        for (i, state) in states.iter_mut().enumerate() {
             let apply = applied.is_none();
             let mut sink_error = None;
             let target = apply.then_some(&mut *sink);
-            let (r, sb) = m.scan_copy(dev, io, i as u32, &identity, target, &mut sink_error);
+            let (r, sb) = self.scan_copy(dev, io, i as u32, identity, target, &mut sink_error);
             if let Some(e) = sink_error {
                 sink.reset();
                 return Err(sink_failure(e));
@@ -329,100 +372,75 @@ impl Metadata {
                 }
             }
             all_blank &= r == Err(FormatError::Blank);
-            sbs[i] = sb;
-            max_seq = max_seq.max(sb.map_or(0, |sb| sb.seq));
-            match r {
-                Ok(s) => {
-                    max_seq = max_seq.max(s.end.seq);
-                    scans[i] = Some(s);
-                }
-                Err(e) => why[i] = Some(e),
-            }
+            *state = CopyState::new(r, sb);
         }
-        if format || all_blank {
-            sink.reset();
-            m.format(dev, io, max_seq)?;
-            return Ok((m, true));
-        }
-        let refusal = |e: Option<FormatError>| match e {
-            Some(FormatError::Shorter) => LoadError::Shorter,
-            Some(FormatError::Identity) => LoadError::Identity,
-            _ => LoadError::Unreadable,
-        };
-        let Some(k) = format::newest_copy(scans) else {
-            // Nothing usable: say why, from copies in their own place.
-            let e = (0..n)
-                .filter(|&i| sbs[i].is_some_and(|sb| sb.copy_index == i as u32))
-                .find_map(|i| {
-                    why[i].filter(|e| matches!(e, FormatError::Shorter | FormatError::Identity))
-                });
-            return Err(e.map_or(LoadError::NoValidCopy, |e| refusal(Some(e))));
-        };
-        let newest = scans[k].map_or(0, |s| s.end.seq);
-        let uuid = scans[k].map_or([0; 16], |s| s.sb.uuid);
-        // A copy of this table whose checkpoint is newer than every usable copy's state
-        // holds a state that cannot be loaded now (a longer target, or an unreadable
-        // copy). An older copy must not be loaded instead: the checkpoint that follows
-        // would overwrite the newer state, and the older one may send blocks to spare
-        // blocks since reused.
-        for i in 0..n {
-            if scans[i].is_none() && sbs[i].is_some_and(|sb| sb.uuid == uuid && sb.seq > newest) {
-                return Err(refusal(why[i]));
-            }
-        }
-        // Apply a copy holding the newest state; if reading it fails midway, another copy
-        // holding the same state. A table that does not fit is refused at once.
-        let chosen = loop {
-            let Some(k) = format::newest_copy(scans) else {
+        Ok(Scanned { all_blank, applied })
+    }
+
+    /// Applies to `sink` a copy holding the newest state, the one ending at sequence
+    /// number `newest` (already applied when it is copy `applied`); if reading it fails
+    /// midway, another copy holding the same state, each marked not valid in `states`
+    /// once it failed. A table that does not fit is refused at once. Returns the state
+    /// applied.
+    fn apply_newest(
+        &mut self,
+        dev: &DmDev,
+        io: &DmIo,
+        states: &mut [CopyState],
+        newest: u64,
+        mut applied: Option<usize>,
+        sink: &mut dyn TableSink,
+    ) -> Result<CopyScan, LoadError> {
+        loop {
+            let Some((k, s)) = copies::next_candidate(states, newest) else {
                 return Err(LoadError::Unreadable);
             };
-            let Some(s) = scans[k].filter(|s| s.end.seq == newest) else {
-                return Err(LoadError::Unreadable);
-            };
-            if s.sb.io_unit < io_unit {
+            // Still the spare device's unit (`new`): the metadata's must not be smaller.
+            if s.sb.io_unit < self.io_unit {
                 return Err(LoadError::IoUnit);
             }
             if applied == Some(k) {
-                break s;
+                return Ok(s);
             }
             sink.reset();
             applied = None;
             let mut sink_error = None;
-            let r = m.replay(dev, io, k as u32, &s.sb, |c| {
+            let r = self.replay(dev, io, k as u32, &s.sb, |c| {
                 sink.apply(c).inspect_err(|e| sink_error = Some(*e))
             });
             match (r, sink_error) {
-                (Ok(end), None) if end == s.end => break s,
+                (Ok(end), None) if end == s.end => return Ok(s),
                 (_, Some(e)) => {
                     sink.reset();
                     return Err(sink_failure(e));
                 }
                 _ => {
                     sink.reset();
-                    scans[k] = None;
+                    states[k].unreadable();
                 }
             }
-        };
-        m.uuid = chosen.sb.uuid;
-        m.identity = chosen.sb.identity;
-        m.io_unit = chosen.sb.io_unit;
-        m.base_seq = chosen.sb.seq;
-        m.tail = chosen.end.tail as u64;
-        m.seq = max_seq;
-        let mut all_current = true;
-        for i in 0..n {
-            let current = scans[i].is_some_and(|s| format::is_current(&s, &chosen));
-            m.healthy[i] = current;
-            all_current &= current;
-            if let Some(sb) = sbs[i] {
-                m.slots[i] = sb.active_slot.min(1);
+        }
+    }
+
+    /// Takes `chosen` as the state on disk: its set, identity and journal, the copies
+    /// holding it as healthy, and every copy's active slot. Sequence numbers go on above
+    /// `max_seq`, the highest any copy showed; a higher one than the chosen copy's end
+    /// (another table's leftover superblock, a failed commit's record) must be superseded
+    /// by a checkpoint before the journal goes on. A longer target is recorded when its
+    /// table is resumed.
+    fn adopt(&mut self, states: &[CopyState], chosen: &CopyScan, max_seq: u64) {
+        self.uuid = chosen.sb.uuid;
+        self.identity = chosen.sb.identity;
+        self.io_unit = chosen.sb.io_unit;
+        self.base_seq = chosen.sb.seq;
+        self.tail = chosen.end.tail as u64;
+        self.seq = max_seq;
+        self.needs_checkpoint = copies::health(states, chosen, max_seq, &mut self.healthy);
+        for (slot, state) in self.slots.iter_mut().zip(states) {
+            if let Some(sb) = state.sb {
+                *slot = sb.active_slot.min(1);
             }
         }
-        // A higher sequence number than the chosen copy's end (another table's leftover
-        // superblock, a failed commit's record) must be superseded before the journal
-        // goes on. A longer target is recorded when its table is resumed.
-        m.needs_checkpoint = !all_current || max_seq != chosen.end.seq;
-        Ok((m, false))
     }
 
     /// Writes empty metadata with a new set UUID to every copy, above sequence number
@@ -456,16 +474,45 @@ impl Metadata {
         self.seq += 1;
         self.needs_checkpoint = true;
         let seq = self.seq;
-        let n = self.copies();
         self.refresh_slots(dev, io);
-        // Copies taking part: those not given up, unless too few are left for a quorum
-        // (a device that was away for a while: try them all again).
+        let mut written = self.participants();
+        let (at, enc) = self.stream_slots(dev, io, entries, &mut written)?;
+        let template = self.template(seq, &enc);
+        let good = self.switch_superblocks(dev, io, &template, &written, at)?;
+        self.base_seq = seq;
+        self.tail = 0;
+        if good < quorum(self.copies()) {
+            return Err(EIO);
+        }
+        self.needs_checkpoint = false;
+        if let Some(id) = self.pending_identity.take() {
+            self.identity = id;
+        }
+        Ok(())
+    }
+
+    /// Copies taking part in a checkpoint: those not given up, unless too few are left for
+    /// a quorum (a device that was away for a while: try them all again).
+    fn participants(&self) -> [bool; MAX_METADATA_COPIES as usize] {
         let mut written = [false; MAX_METADATA_COPIES as usize];
         let failures = &self.checkpoint_failures;
         let trusted = failures.iter().filter(|&&f| f < COPY_GIVE_UP).count();
         for (w, &f) in written.iter_mut().zip(failures.iter()) {
-            *w = trusted < quorum(n) || f < COPY_GIVE_UP;
+            *w = trusted < quorum(self.copies()) || f < COPY_GIVE_UP;
         }
+        written
+    }
+
+    /// Streams `entries` through the window into the inactive slot of every copy marked in
+    /// `written` (clearing the marks of copies that fail). Returns the bytes written per
+    /// copy and the encoder, which knows the entries' count and CRC.
+    fn stream_slots(
+        &mut self,
+        dev: &DmDev,
+        io: &DmIo,
+        entries: impl Iterator<Item = Change>,
+        written: &mut [bool; MAX_METADATA_COPIES as usize],
+    ) -> Result<(u64, CheckpointEncoder)> {
         let mut enc = CheckpointEncoder::new(self.layout.total_blocks());
         let mut entries = entries.peekable();
         let unit = self.io_unit as usize;
@@ -484,10 +531,16 @@ impl Metadata {
             if at + len as u64 > self.areas.slot_bytes {
                 return Err(ENOSPC);
             }
-            self.write_slots(dev, io, at, len, &mut written)?;
+            self.write_slots(dev, io, at, len, written)?;
             at += len as u64;
         }
-        let template = Superblock {
+        Ok((at, enc))
+    }
+
+    /// The superblock of checkpoint `seq` with the entries `enc` wrote, for copy 0 and
+    /// slot 0 ([`Metadata::switch_superblocks`] sets both per copy).
+    fn template(&self, seq: u64, enc: &CheckpointEncoder) -> Superblock {
+        Superblock {
             uuid: self.uuid,
             seq,
             copy_index: 0,
@@ -498,21 +551,29 @@ impl Metadata {
             cp_crc: enc.crc(),
             journal_bytes: self.areas.journal_bytes as u32,
             total_blocks: self.layout.total_blocks(),
-        };
-        // Copies not holding the current state first: a copy that does is switched only
-        // when others already hold the new checkpoint.
+        }
+    }
+
+    /// Switches every copy marked in `written` (whose new slot holds `at` bytes) to the
+    /// checkpoint of `template` by writing its superblock, one copy at a time, copies not
+    /// holding the current state first ([`copies::rewrite_order`]): a copy that does is
+    /// switched only when others already hold the new checkpoint. Marks the copies written
+    /// healthy, every other one not; returns how many were written.
+    fn switch_superblocks(
+        &mut self,
+        dev: &DmDev,
+        io: &DmIo,
+        template: &Superblock,
+        written: &[bool; MAX_METADATA_COPIES as usize],
+        at: u64,
+    ) -> Result<usize> {
+        // The order comes from the health before any superblock is written.
         let mut order = [0u32; MAX_METADATA_COPIES as usize];
-        let mut k = 0;
-        for current in [false, true] {
-            for i in 0..n {
-                if self.healthy[i as usize] == current {
-                    order[k] = i;
-                    k += 1;
-                }
-            }
+        for (o, i) in order.iter_mut().zip(copies::rewrite_order(&self.healthy)) {
+            *o = i;
         }
         let mut good = 0;
-        for &i in &order[..n as usize] {
+        for &i in &order[..self.copies() as usize] {
             let k = i as usize;
             self.healthy[k] = false;
             if !written[k] {
@@ -522,7 +583,7 @@ impl Metadata {
             let sb = Superblock {
                 copy_index: i,
                 active_slot: new_slot,
-                ..template
+                ..*template
             };
             sb.encode(self.window.as_mut_slice(), CRC)
                 .map_err(|_| EINVAL)?;
@@ -540,16 +601,7 @@ impl Metadata {
                 self.checkpoint_failures[k] = self.checkpoint_failures[k].saturating_add(1);
             }
         }
-        self.base_seq = seq;
-        self.tail = 0;
-        if good < quorum(n) {
-            return Err(EIO);
-        }
-        self.needs_checkpoint = false;
-        if let Some(id) = self.pending_identity.take() {
-            self.identity = id;
-        }
-        Ok(())
+        Ok(good)
     }
 
     /// Learns the active slot of every copy not holding the current state from its

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The on-disk format of the remap table (docs/on-disk-format.md): superblock, entries,
-//! checkpoints and journal records, with their checksums and validation, and the rule that
-//! picks the copy to load.
+//! checkpoints and journal records, with their checksums and validation. Which copy is
+//! loaded is `copies`' policy.
 //!
 //! Pure encoding and decoding over byte slices. Checkpoints and journals are read and
 //! written in windows of a caller-supplied buffer, so memory does not grow with the spare
@@ -752,30 +752,6 @@ pub struct CopyScan {
     pub end: JournalEnd,
 }
 
-/// The copy to load the table from, among the valid ones (`None` entries are copies that
-/// are not valid): the highest sequence number after replaying its journal, and on a tie
-/// the lowest index. Every checkpoint and commit takes a new sequence number, so the
-/// highest one is the newest state any copy holds.
-pub fn newest_copy(scans: &[Option<CopyScan>]) -> Option<usize> {
-    let mut best: Option<usize> = None;
-    for (i, s) in scans.iter().enumerate() {
-        let Some(s) = s else { continue };
-        if best.is_none_or(|b| scans[b].is_some_and(|bs| s.end.seq > bs.end.seq)) {
-            best = Some(i);
-        }
-    }
-    best
-}
-
-/// Whether copy `c` holds exactly the state of `newest`: the same set, checkpoint and
-/// journal end, so a commit can append its record at the same place in both.
-pub fn is_current(c: &CopyScan, newest: &CopyScan) -> bool {
-    c.sb.uuid == newest.sb.uuid
-        && c.sb.seq == newest.sb.seq
-        && c.end.seq == newest.end.seq
-        && c.end.tail == newest.end.tail
-}
-
 /// Byte offsets of the areas of a copy, relative to the copy's first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CopyAreas {
@@ -1299,34 +1275,6 @@ mod tests {
         assert!(c.commit(&[ch]));
         let (t, end) = c.load(&l, MIN_WINDOW).unwrap();
         assert_eq!((t, end.seq, end.records), (model, 6, 1));
-    }
-
-    #[test]
-    fn the_newest_copy_and_current_copies() {
-        let sb = superblock();
-        let scan = |seq: u64, base: u64, tail: usize| CopyScan {
-            sb: Superblock { seq: base, ..sb },
-            end: JournalEnd {
-                seq,
-                tail,
-                records: (seq - base) as usize,
-            },
-        };
-        let scans = [
-            Some(scan(10, 8, 1024)),
-            None,
-            Some(scan(12, 8, 2048)),
-            Some(scan(12, 8, 2048)),
-            Some(scan(11, 11, 0)),
-        ];
-        assert_eq!(newest_copy(&scans), Some(2));
-        let newest = scans[2].unwrap();
-        let current: Vec<bool> = scans
-            .iter()
-            .map(|s| s.is_some_and(|s| is_current(&s, &newest)))
-            .collect();
-        assert_eq!(current, [false, false, true, true, false]);
-        assert_eq!(newest_copy(&[None, None]), None);
     }
 
     #[test]

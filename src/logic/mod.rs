@@ -8,6 +8,7 @@
 
 pub mod alloc;
 pub mod args;
+pub mod copies;
 pub mod filter;
 pub mod format;
 pub mod histogram;

@@ -14,6 +14,8 @@
 
 mod profile;
 
+use plotters::coord::types::RangedCoordf64;
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use serde_json::{json, Map, Value};
 use std::fmt::Write as _;
@@ -206,8 +208,17 @@ fn summarise(runs: &[Run], workload: &str, config: &str) -> Option<Summary> {
     })
 }
 
+/// DIR/ratio.svg: per workload a bar per configuration (other than the baseline) at its
+/// median ratio to dm-linear, with a whisker from the lowest to the highest.
 fn chart(path: &Path, workloads: &[String], table: &[(String, Vec<Summary>)]) {
-    let configs: Vec<&str> = table
+    let root = SVGBackend::new(path, (1100, 520)).into_drawing_area();
+    draw_chart(&root, workloads, table)
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+}
+
+/// The configurations charted: those of the first workload but the baseline.
+fn chart_configs(table: &[(String, Vec<Summary>)]) -> Vec<&str> {
+    table
         .first()
         .map(|(_, s)| {
             s.iter()
@@ -215,7 +226,11 @@ fn chart(path: &Path, workloads: &[String], table: &[(String, Vec<Summary>)]) {
                 .filter(|c| *c != BASELINE)
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// The y range of the chart: every ratio, 1.0 and room above the bars for the legend.
+fn chart_range(table: &[(String, Vec<Summary>)]) -> (f64, f64) {
     let all: Vec<f64> = table
         .iter()
         .flat_map(|(_, s)| s.iter())
@@ -227,80 +242,120 @@ fn chart(path: &Path, workloads: &[String], table: &[(String, Vec<Summary>)]) {
     let y0 = (lo - 0.05).min(0.85);
     // Room above the bars for the legend.
     let y1 = (hi + 0.05).max(1.1) + 0.25;
+    (y0, y1)
+}
+
+type Chart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn draw_chart(
+    root: &DrawingArea<SVGBackend<'_>, Shift>,
+    workloads: &[String],
+    table: &[(String, Vec<Summary>)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let configs = chart_configs(table);
+    let (y0, y1) = chart_range(table);
     let n = workloads.len() as f64;
-    let root = SVGBackend::new(path, (1100, 520)).into_drawing_area();
-    let draw = || -> Result<(), Box<dyn std::error::Error>> {
-        root.fill(&WHITE)?;
-        let mut c = ChartBuilder::on(&root)
-            .caption(
-                "IOPS relative to dm-linear in the same round (median, bars: min..max)",
-                ("sans-serif", 20),
-            )
-            .margin(15)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5..n - 0.5, y0..y1)?;
-        let names = workloads.to_vec();
-        let label = move |x: &f64| {
-            let i = x.round();
-            if (x - i).abs() < 1e-6 && i >= 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
-            }
-        };
-        c.configure_mesh()
-            .disable_x_mesh()
-            .y_max_light_lines(1)
-            .x_labels(workloads.len() * 2 + 1)
-            .x_label_formatter(&label)
-            .y_desc("IOPS / dm-linear IOPS")
-            .draw()?;
-        c.draw_series(LineSeries::new(
-            [(-0.5, 1.0), (n - 0.5, 1.0)],
-            BLACK.stroke_width(1),
-        ))?;
-        let k = configs.len().max(1) as f64;
-        for (j, config) in configs.iter().enumerate() {
-            let color = Palette99::pick(j).to_rgba();
-            let mut bars = Vec::new();
-            let mut whiskers = Vec::new();
-            for (i, (_, sums)) in table.iter().enumerate() {
-                let Some((m, rlo, rhi)) = sums
-                    .iter()
-                    .find(|s| s.config == *config)
-                    .and_then(|s| s.ratio)
-                else {
-                    continue;
-                };
-                let x0 = i as f64 - 0.4 + j as f64 * 0.8 / k;
-                let x1 = x0 + 0.8 / k * 0.9;
-                bars.push(Rectangle::new([(x0, y0), (x1, m)], color.filled()));
-                let xm = (x0 + x1) / 2.0;
-                whiskers.push(PathElement::new(
-                    vec![(xm, rlo), (xm, rhi)],
-                    BLACK.stroke_width(2),
-                ));
-            }
-            c.draw_series(bars)?.label(*config).legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
-            });
-            c.draw_series(whiskers)?;
+    root.fill(&WHITE)?;
+    let mut c = ChartBuilder::on(root)
+        .caption(
+            "IOPS relative to dm-linear in the same round (median, bars: min..max)",
+            ("sans-serif", 20),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(-0.5..n - 0.5, y0..y1)?;
+    let names = workloads.to_vec();
+    let label = move |x: &f64| {
+        let i = x.round();
+        if (x - i).abs() < 1e-6 && i >= 0.0 {
+            names.get(i as usize).cloned().unwrap_or_default()
+        } else {
+            String::new()
         }
-        c.configure_series_labels()
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()?;
-        root.present()?;
-        Ok(())
     };
-    draw().unwrap_or_else(|e| fail(&format!("{}: {e}", path.display())));
+    c.configure_mesh()
+        .disable_x_mesh()
+        .y_max_light_lines(1)
+        .x_labels(workloads.len() * 2 + 1)
+        .x_label_formatter(&label)
+        .y_desc("IOPS / dm-linear IOPS")
+        .draw()?;
+    c.draw_series(LineSeries::new(
+        [(-0.5, 1.0), (n - 0.5, 1.0)],
+        BLACK.stroke_width(1),
+    ))?;
+    draw_bars(&mut c, table, &configs, y0)?;
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
+
+/// For each configuration, in its color: a bar per workload from `y0` to the median ratio
+/// and a whisker over min..max; one legend entry.
+fn draw_bars(
+    c: &mut Chart<'_, '_>,
+    table: &[(String, Vec<Summary>)],
+    configs: &[&str],
+    y0: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let k = configs.len().max(1) as f64;
+    for (j, config) in configs.iter().enumerate() {
+        let color = Palette99::pick(j).to_rgba();
+        let mut bars = Vec::new();
+        let mut whiskers = Vec::new();
+        for (i, (_, sums)) in table.iter().enumerate() {
+            let Some((m, rlo, rhi)) = sums
+                .iter()
+                .find(|s| s.config == *config)
+                .and_then(|s| s.ratio)
+            else {
+                continue;
+            };
+            let x0 = i as f64 - 0.4 + j as f64 * 0.8 / k;
+            let x1 = x0 + 0.8 / k * 0.9;
+            bars.push(Rectangle::new([(x0, y0), (x1, m)], color.filled()));
+            let xm = (x0 + x1) / 2.0;
+            whiskers.push(PathElement::new(
+                vec![(xm, rlo), (xm, rhi)],
+                BLACK.stroke_width(2),
+            ));
+        }
+        c.draw_series(bars)?
+            .label(*config)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        c.draw_series(whiskers)?;
+    }
+    Ok(())
 }
 
 fn fmt_opt(v: Option<f64>, prec: usize) -> String {
     v.filter(|x| x.is_finite())
         .map_or("-".to_string(), |x| format!("{x:.prec$}"))
+}
+
+/// The report of one benchmark directory, as it is written out.
+struct Report {
+    /// setup.txt: key -> value, or a list of values for a repeated key.
+    setup: Map<String, Value>,
+    runs: Vec<Run>,
+    /// Workloads in the order of their first run.
+    workloads: Vec<String>,
+    /// Per workload, a summary per configuration in the order setup.txt lists them.
+    table: Vec<(String, Vec<Summary>)>,
+    /// Each target of [`TARGETS`] that ran, then each presence run.
+    targets: Vec<Value>,
+    /// presence.txt: (other devices, dm-remap IOPS, dm-linear IOPS).
+    presence: Vec<(u32, f64, f64)>,
+    /// Per workload: IOPS with instrumentation over IOPS without, in the same round.
+    overhead: Vec<(String, (f64, f64, f64))>,
+    icount: bool,
+    /// Seconds the large table took to load.
+    large_load: Option<f64>,
 }
 
 fn main() {
@@ -316,6 +371,80 @@ fn main() {
             exit(2);
         }
     };
+    let r = read_report(&dir);
+    write_json(&dir, &r);
+    let md_path = dir.join("results.md");
+    std::fs::write(&md_path, markdown(&r))
+        .unwrap_or_else(|e| fail(&format!("{}: {e}", md_path.display())));
+    chart(&dir.join("ratio.svg"), &r.workloads, &r.table);
+    println!(
+        "{} runs; wrote results.json, results.md and ratio.svg in {}",
+        r.runs.len(),
+        dir.display()
+    );
+}
+
+/// Reads and summarises everything in `dir`.
+fn read_report(dir: &Path) -> Report {
+    let setup = read_setup(dir);
+    let (runs, workloads, mut configs) = read_runs(dir);
+    // Report the configurations in the order the setup lists them (runs are shuffled).
+    if let Some(order) = setup.get("configs").and_then(Value::as_str) {
+        let pos = |c: &String| order.split_whitespace().position(|o| o == c);
+        configs.sort_by_key(|c| pos(c).unwrap_or(usize::MAX));
+    }
+    let table: Vec<(String, Vec<Summary>)> = workloads
+        .iter()
+        .map(|w| {
+            let sums = configs
+                .iter()
+                .filter_map(|c| summarise(&runs, w, c))
+                .collect();
+            (w.clone(), sums)
+        })
+        .collect();
+    let mut targets: Vec<Value> = TARGETS
+        .iter()
+        .filter_map(|&(w, c, reference, min)| {
+            paired_ratio(&runs, w, c, reference).map(|(r, lo, hi)| {
+                json!({"workload": w, "config": c, "reference": reference, "min_ratio": min,
+                       "ratio": r, "ratio_min": lo, "ratio_max": hi, "met": r >= min})
+            })
+        })
+        .collect();
+    let presence = read_presence(dir);
+    for &(n, remap, linear) in &presence {
+        let r = remap / linear;
+        targets.push(json!({"workload": "randread-4k-qd32",
+            "config": format!("remap-empty with {n} other dm-remap devices"),
+            "reference": "linear", "min_ratio": 1.0, "ratio": r, "ratio_min": r,
+            "ratio_max": r, "met": r >= 1.0}));
+    }
+    let icount = setup.get("icount").and_then(Value::as_str) == Some("1");
+    let large_load = setup
+        .get("large_load_s")
+        .and_then(Value::as_str)
+        .and_then(|v| v.parse::<f64>().ok());
+    // The instrumentation's cost: instrumented over not instrumented, every workload.
+    let overhead: Vec<(String, (f64, f64, f64))> = workloads
+        .iter()
+        .filter_map(|w| paired_ratio(&runs, w, INSTR_ON, INSTR_OFF).map(|r| (w.clone(), r)))
+        .collect();
+    Report {
+        setup,
+        runs,
+        workloads,
+        table,
+        targets,
+        presence,
+        overhead,
+        icount,
+        large_load,
+    }
+}
+
+/// setup.txt: one "key value" per line.
+fn read_setup(dir: &Path) -> Map<String, Value> {
     let mut setup = Map::new();
     for line in read(&dir.join("setup.txt")).lines() {
         let (k, v) = line.split_once(' ').unwrap_or((line, ""));
@@ -329,6 +458,12 @@ fn main() {
             }
         }
     }
+    setup
+}
+
+/// runs.txt ("round workload configuration name" per line) with each run's fio and CPU
+/// results; also the workloads and configurations in the order of their first run.
+fn read_runs(dir: &Path) -> (Vec<Run>, Vec<String>, Vec<String>) {
     let mut runs = Vec::new();
     let mut workloads: Vec<String> = Vec::new();
     let mut configs: Vec<String> = Vec::new();
@@ -363,25 +498,55 @@ fn main() {
     if runs.is_empty() {
         fail("runs.txt lists no run");
     }
-    // Report the configurations in the order the setup lists them (runs are shuffled).
-    if let Some(order) = setup.get("configs").and_then(Value::as_str) {
-        let pos = |c: &String| order.split_whitespace().position(|o| o == c);
-        configs.sort_by_key(|c| pos(c).unwrap_or(usize::MAX));
-    }
-    let table: Vec<(String, Vec<Summary>)> = workloads
-        .iter()
-        .map(|w| {
-            let sums = configs
-                .iter()
-                .filter_map(|c| summarise(&runs, w, c))
-                .collect();
-            (w.clone(), sums)
-        })
-        .collect();
+    (runs, workloads, configs)
+}
 
-    // JSON.
+/// Presence: one empty dm-remap device and one dm-linear device with 0-4 other dm-remap
+/// devices present (one run each: under icount a run repeats to ~0.1%). From presence.txt
+/// ("others configuration name" per line), if there is one: (others, dm-remap IOPS,
+/// dm-linear IOPS) for every count that has both.
+fn read_presence(dir: &Path) -> Vec<(u32, f64, f64)> {
+    let Ok(text) = std::fs::read_to_string(dir.join("presence.txt")) else {
+        return Vec::new();
+    };
+    let mut by_n: Vec<(u32, Option<f64>, Option<f64>)> = Vec::new();
+    for line in text.lines() {
+        let [n, c, name] = line.split_whitespace().collect::<Vec<_>>()[..] else {
+            fail(&format!("presence.txt: bad line {line:?}"));
+        };
+        let n: u32 = n
+            .parse()
+            .unwrap_or_else(|_| fail(&format!("presence.txt: bad line {line:?}")));
+        let iops = parse_fio(&dir.join("raw").join(format!("{name}.json"))).0;
+        let i = match by_n.iter().position(|e| e.0 == n) {
+            Some(i) => i,
+            None => {
+                by_n.push((n, None, None));
+                by_n.len() - 1
+            }
+        };
+        match c {
+            "p-remap" => by_n[i].1 = Some(iops),
+            "p-linear" => by_n[i].2 = Some(iops),
+            _ => fail(&format!("presence.txt: unknown configuration {c}")),
+        }
+    }
+    by_n.into_iter()
+        .filter_map(|(n, r, l)| Some((n, r?, l?)))
+        .collect()
+}
+
+/// The load time target, measured only under icount.
+fn load_target(r: &Report) -> Option<Value> {
+    r.large_load.filter(|_| r.icount).map(
+        |s| json!({"large_load_s": s, "max_s": LARGE_LOAD_MAX_S, "met": s <= LARGE_LOAD_MAX_S}),
+    )
+}
+
+/// DIR/results.json.
+fn write_json(dir: &Path, r: &Report) {
     let mut by_workload = Map::new();
-    for (w, sums) in &table {
+    for (w, sums) in &r.table {
         let mut m = Map::new();
         for s in sums {
             m.insert(
@@ -400,64 +565,8 @@ fn main() {
         }
         by_workload.insert(w.clone(), Value::Object(m));
     }
-    let mut targets: Vec<Value> = TARGETS
-        .iter()
-        .filter_map(|&(w, c, reference, min)| {
-            paired_ratio(&runs, w, c, reference).map(|(r, lo, hi)| {
-                json!({"workload": w, "config": c, "reference": reference, "min_ratio": min,
-                       "ratio": r, "ratio_min": lo, "ratio_max": hi, "met": r >= min})
-            })
-        })
-        .collect();
-    // Presence: one empty dm-remap device and one dm-linear device with 0-4 other dm-remap
-    // devices present (one run each: under icount a run repeats to ~0.1%).
-    let mut presence: Vec<(u32, f64, f64)> = Vec::new();
-    if let Ok(text) = std::fs::read_to_string(dir.join("presence.txt")) {
-        let mut by_n: Vec<(u32, Option<f64>, Option<f64>)> = Vec::new();
-        for line in text.lines() {
-            let [n, c, name] = line.split_whitespace().collect::<Vec<_>>()[..] else {
-                fail(&format!("presence.txt: bad line {line:?}"));
-            };
-            let n: u32 = n
-                .parse()
-                .unwrap_or_else(|_| fail(&format!("presence.txt: bad line {line:?}")));
-            let iops = parse_fio(&dir.join("raw").join(format!("{name}.json"))).0;
-            let i = match by_n.iter().position(|e| e.0 == n) {
-                Some(i) => i,
-                None => {
-                    by_n.push((n, None, None));
-                    by_n.len() - 1
-                }
-            };
-            match c {
-                "p-remap" => by_n[i].1 = Some(iops),
-                "p-linear" => by_n[i].2 = Some(iops),
-                _ => fail(&format!("presence.txt: unknown configuration {c}")),
-            }
-        }
-        presence = by_n
-            .into_iter()
-            .filter_map(|(n, r, l)| Some((n, r?, l?)))
-            .collect();
-    }
-    for &(n, remap, linear) in &presence {
-        let r = remap / linear;
-        targets.push(json!({"workload": "randread-4k-qd32",
-            "config": format!("remap-empty with {n} other dm-remap devices"),
-            "reference": "linear", "min_ratio": 1.0, "ratio": r, "ratio_min": r,
-            "ratio_max": r, "met": r >= 1.0}));
-    }
-    let icount = setup.get("icount").and_then(Value::as_str) == Some("1");
-    let large_load = setup
-        .get("large_load_s")
-        .and_then(Value::as_str)
-        .and_then(|v| v.parse::<f64>().ok());
-    // The instrumentation's cost: instrumented over not instrumented, every workload.
-    let overhead: Vec<(String, (f64, f64, f64))> = workloads
-        .iter()
-        .filter_map(|w| paired_ratio(&runs, w, INSTR_ON, INSTR_OFF).map(|r| (w.clone(), r)))
-        .collect();
-    let overhead_json: Map<String, Value> = overhead
+    let overhead_json: Map<String, Value> = r
+        .overhead
         .iter()
         .map(|(w, (m, lo, hi))| {
             (
@@ -466,28 +575,38 @@ fn main() {
             )
         })
         .collect();
-    let presence_json: Vec<Value> = presence
+    let presence_json: Vec<Value> = r
+        .presence
         .iter()
         .map(|(n, r, l)| json!({"others": n, "remap_iops": r, "linear_iops": l, "ratio": r / l}))
         .collect();
-    let load_target = large_load.filter(|_| icount).map(
-        |s| json!({"large_load_s": s, "max_s": LARGE_LOAD_MAX_S, "met": s <= LARGE_LOAD_MAX_S}),
-    );
-    let out = json!({"setup": setup, "results": by_workload, "targets": targets,
+    let out = json!({"setup": r.setup, "results": by_workload, "targets": r.targets,
                      "instrumentation_ratio": overhead_json, "presence": presence_json,
-                     "large_load_target": load_target});
+                     "large_load_target": load_target(r)});
     let json_path = dir.join("results.json");
     std::fs::write(
         &json_path,
         serde_json::to_string_pretty(&out).unwrap_or_default() + "\n",
     )
     .unwrap_or_else(|e| fail(&format!("{}: {e}", json_path.display())));
+}
 
-    // Markdown.
-    let get = |k: &str| setup.get(k).and_then(Value::as_str).unwrap_or("?");
+/// The text of DIR/results.md.
+fn markdown(r: &Report) -> String {
     let mut md = String::new();
+    md_setup(&mut md, r);
+    md_workloads(&mut md, r);
+    md_instrumentation(&mut md, r);
+    md_presence(&mut md, r);
+    md_targets(&mut md, r);
+    md
+}
+
+/// The title and how the numbers were measured.
+fn md_setup(md: &mut String, r: &Report) {
+    let get = |k: &str| r.setup.get(k).and_then(Value::as_str).unwrap_or("?");
     let _ = writeln!(md, "# dm-remap benchmark results\n");
-    let (clock, unit) = if icount {
+    let (clock, unit) = if r.icount {
         (
             "QEMU TCG with instruction counting (icount): guest time advances 1 ns per guest \
              instruction",
@@ -509,7 +628,7 @@ fn main() {
         get("stride"),
         get("table_load_s"),
     );
-    if let Some(l) = large_load {
+    if let Some(l) = r.large_load {
         let _ = writeln!(
             md,
             "remap-large has {} remapped blocks, one in {}; its table loaded in {l} s{unit}.",
@@ -523,7 +642,7 @@ fn main() {
         "Ratio = IOPS / dm-linear IOPS in the same round (median, min-max over rounds). \
          Latency = fio's submission-to-completion latency, median over rounds of each \
          round's p50 and p99. CPU = busy time of the whole VM per I/O (all vCPUs, fio included).{}\n",
-        if icount {
+        if r.icount {
             " Instructions per I/O = 1e9 / IOPS: every instruction the VM executed during the \
              run (fio's, the kernel's, the target's) per I/O, exact when the vCPU never idles \
              (CPU = 1e6 / IOPS µs). It measures path length, not cache misses."
@@ -531,7 +650,11 @@ fn main() {
             ""
         }
     );
-    for (w, sums) in &table {
+}
+
+/// One table per workload, a row per configuration.
+fn md_workloads(md: &mut String, r: &Report) {
+    for (w, sums) in &r.table {
         let _ = writeln!(md, "## {w}\n");
         let _ = writeln!(
             md,
@@ -545,7 +668,7 @@ fn main() {
             let ratio = s.ratio.map_or("-".to_string(), |(m, lo, hi)| {
                 format!("{m:.4} ({lo:.4}-{hi:.4})")
             });
-            let instr = if icount && s.iops.0 > 0.0 {
+            let instr = if r.icount && s.iops.0 > 0.0 {
                 format!("{:.0}", 1e9 / s.iops.0)
             } else {
                 "-".to_string()
@@ -565,45 +688,59 @@ fn main() {
         }
         let _ = writeln!(md);
     }
-    if !overhead.is_empty() {
-        let _ = writeln!(md, "## Instrumentation\n");
-        let _ = writeln!(
-            md,
-            "IOPS of {INSTR_ON} (instrumentation on) / IOPS of {INSTR_OFF} (feature argument \
-             no_stats) in the same round: 1.0 means no cost.\n"
-        );
-        let _ = writeln!(md, "| workload | ratio (median) | min-max |");
-        let _ = writeln!(md, "| --- | ---: | ---: |");
-        for (w, (m, lo, hi)) in &overhead {
-            let _ = writeln!(md, "| {w} | {m:.3} | {lo:.3}-{hi:.3} |");
-        }
-        let _ = writeln!(md);
+}
+
+/// The instrumentation's cost per workload, if both configurations ran.
+fn md_instrumentation(md: &mut String, r: &Report) {
+    if r.overhead.is_empty() {
+        return;
     }
-    if !presence.is_empty() {
-        let _ = writeln!(md, "## Other devices present\n");
-        let _ = writeln!(
-            md,
-            "randread-4k-qd32 on one empty dm-remap device and one dm-linear device, with the \
-             benchmark's other devices removed and 0-4 other empty dm-remap devices created \
-             (one run each).\n"
-        );
-        let _ = writeln!(
-            md,
-            "| other dm-remap devices | dm-remap IOPS | dm-linear IOPS | ratio |"
-        );
-        let _ = writeln!(md, "| ---: | ---: | ---: | ---: |");
-        for (n, r, l) in &presence {
-            let _ = writeln!(md, "| {n} | {r:.0} | {l:.0} | {:.4} |", r / l);
-        }
-        let _ = writeln!(md);
+    let _ = writeln!(md, "## Instrumentation\n");
+    let _ = writeln!(
+        md,
+        "IOPS of {INSTR_ON} (instrumentation on) / IOPS of {INSTR_OFF} (feature argument \
+         no_stats) in the same round: 1.0 means no cost.\n"
+    );
+    let _ = writeln!(md, "| workload | ratio (median) | min-max |");
+    let _ = writeln!(md, "| --- | ---: | ---: |");
+    for (w, (m, lo, hi)) in &r.overhead {
+        let _ = writeln!(md, "| {w} | {m:.3} | {lo:.3}-{hi:.3} |");
     }
+    let _ = writeln!(md);
+}
+
+/// The presence runs, if any.
+fn md_presence(md: &mut String, r: &Report) {
+    if r.presence.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "## Other devices present\n");
+    let _ = writeln!(
+        md,
+        "randread-4k-qd32 on one empty dm-remap device and one dm-linear device, with the \
+         benchmark's other devices removed and 0-4 other empty dm-remap devices created \
+         (one run each).\n"
+    );
+    let _ = writeln!(
+        md,
+        "| other dm-remap devices | dm-remap IOPS | dm-linear IOPS | ratio |"
+    );
+    let _ = writeln!(md, "| ---: | ---: | ---: | ---: |");
+    for (n, r, l) in &r.presence {
+        let _ = writeln!(md, "| {n} | {r:.0} | {l:.0} | {:.4} |", r / l);
+    }
+    let _ = writeln!(md);
+}
+
+/// Every target and whether it was met.
+fn md_targets(md: &mut String, r: &Report) {
     let _ = writeln!(md, "## Targets\n");
     let _ = writeln!(
         md,
         "| workload | configuration | relative to | target | measured (median, min-max) | met |"
     );
     let _ = writeln!(md, "| --- | --- | --- | ---: | ---: | --- |");
-    for t in &targets {
+    for t in &r.targets {
         let _ = writeln!(
             md,
             "| {} | {} | {} | >= {} | {:.3} ({:.3}-{:.3}) | {} |",
@@ -621,7 +758,7 @@ fn main() {
             },
         );
     }
-    if let Some(t) = &load_target {
+    if let Some(t) = &load_target(r) {
         let _ = writeln!(
             md,
             "| load of remap-large's table | | | <= {LARGE_LOAD_MAX_S} s (1e9 instructions) | {} s | {} |",
@@ -629,13 +766,4 @@ fn main() {
             if t["met"].as_bool() == Some(true) { "yes" } else { "no" },
         );
     }
-    let md_path = dir.join("results.md");
-    std::fs::write(&md_path, md).unwrap_or_else(|e| fail(&format!("{}: {e}", md_path.display())));
-
-    chart(&dir.join("ratio.svg"), &workloads, &table);
-    println!(
-        "{} runs; wrote results.json, results.md and ratio.svg in {}",
-        runs.len(),
-        dir.display()
-    );
 }

@@ -121,66 +121,24 @@ struct Cost {
     ios: u64,
 }
 
+/// A workload and a configuration.
+type Group = (String, String);
+
 pub fn main(dir: &Path) {
     let syms = Symbols::load(dir);
     let order: Vec<String> = read(&dir.join("fio-order.txt"))
         .lines()
         .map(str::to_string)
         .collect();
-    // Run name -> (workload, configuration), from runs.txt and presence.txt.
-    let mut group_of: HashMap<String, (String, String)> = HashMap::new();
-    let mut groups: Vec<(String, String)> = Vec::new();
-    for line in read(&dir.join("runs.txt")).lines() {
-        if let [_, w, c, name] = line.split_whitespace().collect::<Vec<_>>()[..] {
-            group_of.insert(name.into(), (w.into(), c.into()));
-        }
-    }
-    if let Ok(p) = std::fs::read_to_string(dir.join("presence.txt")) {
-        for line in p.lines() {
-            if let [n, c, name] = line.split_whitespace().collect::<Vec<_>>()[..] {
-                group_of.insert(
-                    name.into(),
-                    (
-                        "randread-4k-qd32 presence".into(),
-                        format!("{c} + {n} others"),
-                    ),
-                );
-            }
-        }
-    }
+    let group_of = groups_of_runs(dir);
     let wanted: HashMap<usize, usize> = order
         .iter()
         .enumerate()
         .map(|(k, _)| (2 * k + 1, k))
         .collect();
     let phases = read_phases(&dir.join("profile.raw"), &syms, &wanted);
-    let mut sums: HashMap<(String, String), (Counts, u64)> = HashMap::new();
-    for (k, name) in order.iter().enumerate() {
-        let Some(g) = group_of.get(name) else {
-            continue;
-        };
-        let ios = parse_fio(&dir.join("raw").join(format!("{name}.json"))).4;
-        if !groups.contains(g) {
-            groups.push(g.clone());
-        }
-        let e = sums.entry(g.clone()).or_default();
-        for (s, n) in &phases[k] {
-            *e.0.entry(*s).or_default() += n;
-        }
-        e.1 += ios;
-    }
-    let costs: HashMap<(String, String), Cost> = sums
-        .into_iter()
-        .filter(|(_, (_, ios))| *ios > 0)
-        .map(|(g, (m, ios))| {
-            let per_io: HashMap<Option<usize>, f64> = m
-                .into_iter()
-                .map(|(s, n)| (s, n as f64 / ios as f64))
-                .collect();
-            let total = per_io.values().sum();
-            (g, Cost { per_io, total, ios })
-        })
-        .collect();
+    let (groups, sums) = sum_groups(dir, &order, &group_of, &phases);
+    let costs = costs_per_io(sums);
 
     let mut txt = String::new();
     let mut md = String::new();
@@ -204,87 +162,9 @@ pub fn main(dir: &Path) {
             .filter(|(gw, _)| gw == w)
             .map(|(_, c)| c)
             .collect();
-        let _ = writeln!(md, "## {w}\n");
-        let _ = writeln!(
-            md,
-            "| configuration | instructions per I/O | of which dm_remap | I/Os |"
-        );
-        let _ = writeln!(md, "| --- | ---: | ---: | ---: |");
+        totals(&mut md, &mut txt, w, &configs, &costs, &syms);
         for c in &configs {
-            let Some(cost) = costs.get(&(w.clone(), (*c).clone())) else {
-                continue;
-            };
-            let module: f64 = cost
-                .per_io
-                .iter()
-                .filter(|(s, _)| syms.name(**s).ends_with("[dm_remap]"))
-                .map(|(_, v)| v)
-                .sum::<f64>()
-                // An empty sum is -0.0, which would print as "-0".
-                + 0.0;
-            let _ = writeln!(
-                md,
-                "| {c} | {:.0} | {module:.0} | {} |",
-                cost.total, cost.ios
-            );
-            let mut fns: Vec<(&Option<usize>, &f64)> = cost.per_io.iter().collect();
-            fns.sort_by(|a, b| b.1.total_cmp(a.1));
-            for (s, v) in fns.iter().filter(|(_, v)| **v >= 0.5) {
-                let _ = writeln!(txt, "{w}\t{c}\t{v:.1}\t{}", syms.name(**s));
-            }
-        }
-        let _ = writeln!(md);
-        // The reference: dm-linear (in the presence runs, dm-linear with as many others).
-        for c in &configs {
-            let reference = if c.starts_with("p-remap") {
-                c.replacen("p-remap", "p-linear", 1)
-            } else {
-                "linear".to_string()
-            };
-            if **c == reference || c.starts_with("p-linear") {
-                continue;
-            }
-            let (Some(a), Some(b)) = (
-                costs.get(&(w.clone(), reference.clone())),
-                costs.get(&(w.clone(), (*c).clone())),
-            ) else {
-                continue;
-            };
-            let mut diff: Vec<(Option<usize>, f64, f64)> = a
-                .per_io
-                .keys()
-                .chain(b.per_io.keys())
-                .copied()
-                .collect::<std::collections::HashSet<_>>()
-                .into_iter()
-                .map(|s| {
-                    let (x, y) = (
-                        a.per_io.get(&s).copied().unwrap_or(0.0),
-                        b.per_io.get(&s).copied().unwrap_or(0.0),
-                    );
-                    (s, x, y)
-                })
-                .collect();
-            diff.sort_by(|p, q| (q.2 - q.1).abs().total_cmp(&(p.2 - p.1).abs()));
-            let _ = writeln!(
-                md,
-                "**{c}** against {reference}: {:+.0} instructions per I/O ({:.0} against {:.0}); \
-                 the functions that differ most:\n",
-                b.total - a.total,
-                b.total,
-                a.total
-            );
-            let _ = writeln!(md, "| function | {reference} | {c} | difference |");
-            let _ = writeln!(md, "| --- | ---: | ---: | ---: |");
-            for (s, x, y) in diff.iter().take(15) {
-                let _ = writeln!(
-                    md,
-                    "| `{}` | {x:.1} | {y:.1} | {:+.1} |",
-                    syms.name(*s),
-                    y - x
-                );
-            }
-            let _ = writeln!(md);
+            against_reference(&mut md, w, c, &costs, &syms);
         }
     }
     for (name, text) in [("profile.md", md), ("profile.txt", txt)] {
@@ -292,6 +172,175 @@ pub fn main(dir: &Path) {
         std::fs::write(&p, text).unwrap_or_else(|e| fail(&format!("{}: {e}", p.display())));
     }
     println!("wrote profile.md and profile.txt in {}", dir.display());
+}
+
+/// Run name -> (workload, configuration), from runs.txt and presence.txt.
+fn groups_of_runs(dir: &Path) -> HashMap<String, Group> {
+    let mut group_of: HashMap<String, Group> = HashMap::new();
+    for line in read(&dir.join("runs.txt")).lines() {
+        if let [_, w, c, name] = line.split_whitespace().collect::<Vec<_>>()[..] {
+            group_of.insert(name.into(), (w.into(), c.into()));
+        }
+    }
+    if let Ok(p) = std::fs::read_to_string(dir.join("presence.txt")) {
+        for line in p.lines() {
+            if let [n, c, name] = line.split_whitespace().collect::<Vec<_>>()[..] {
+                group_of.insert(
+                    name.into(),
+                    (
+                        "randread-4k-qd32 presence".into(),
+                        format!("{c} + {n} others"),
+                    ),
+                );
+            }
+        }
+    }
+    group_of
+}
+
+/// The instructions per function and the I/Os of every group, summed over its runs (the
+/// k-th run in `order` has `phases[k]`); also the groups in the order of their first run.
+fn sum_groups(
+    dir: &Path,
+    order: &[String],
+    group_of: &HashMap<String, Group>,
+    phases: &[Counts],
+) -> (Vec<Group>, HashMap<Group, (Counts, u64)>) {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut sums: HashMap<Group, (Counts, u64)> = HashMap::new();
+    for (k, name) in order.iter().enumerate() {
+        let Some(g) = group_of.get(name) else {
+            continue;
+        };
+        let ios = parse_fio(&dir.join("raw").join(format!("{name}.json"))).4;
+        if !groups.contains(g) {
+            groups.push(g.clone());
+        }
+        let e = sums.entry(g.clone()).or_default();
+        for (s, n) in &phases[k] {
+            *e.0.entry(*s).or_default() += n;
+        }
+        e.1 += ios;
+    }
+    (groups, sums)
+}
+
+/// Instructions per I/O of every group that did I/O.
+fn costs_per_io(sums: HashMap<Group, (Counts, u64)>) -> HashMap<Group, Cost> {
+    sums.into_iter()
+        .filter(|(_, (_, ios))| *ios > 0)
+        .map(|(g, (m, ios))| {
+            let per_io: HashMap<Option<usize>, f64> = m
+                .into_iter()
+                .map(|(s, n)| (s, n as f64 / ios as f64))
+                .collect();
+            let total = per_io.values().sum();
+            (g, Cost { per_io, total, ios })
+        })
+        .collect()
+}
+
+/// Workload `w`'s table of totals per configuration in `md`, and every function of 0.5
+/// instructions per I/O or more per configuration in `txt`.
+fn totals(
+    md: &mut String,
+    txt: &mut String,
+    w: &str,
+    configs: &[&String],
+    costs: &HashMap<Group, Cost>,
+    syms: &Symbols,
+) {
+    let _ = writeln!(md, "## {w}\n");
+    let _ = writeln!(
+        md,
+        "| configuration | instructions per I/O | of which dm_remap | I/Os |"
+    );
+    let _ = writeln!(md, "| --- | ---: | ---: | ---: |");
+    for c in configs {
+        let Some(cost) = costs.get(&(w.to_string(), (*c).clone())) else {
+            continue;
+        };
+        let module: f64 = cost
+            .per_io
+            .iter()
+            .filter(|(s, _)| syms.name(**s).ends_with("[dm_remap]"))
+            .map(|(_, v)| v)
+            .sum::<f64>()
+            // An empty sum is -0.0, which would print as "-0".
+            + 0.0;
+        let _ = writeln!(
+            md,
+            "| {c} | {:.0} | {module:.0} | {} |",
+            cost.total, cost.ios
+        );
+        let mut fns: Vec<(&Option<usize>, &f64)> = cost.per_io.iter().collect();
+        fns.sort_by(|a, b| b.1.total_cmp(a.1));
+        for (s, v) in fns.iter().filter(|(_, v)| **v >= 0.5) {
+            let _ = writeln!(txt, "{w}\t{c}\t{v:.1}\t{}", syms.name(**s));
+        }
+    }
+    let _ = writeln!(md);
+}
+
+/// Configuration `c` of workload `w` against its reference, dm-linear (in the presence
+/// runs, dm-linear with as many others): the total and the 15 functions that differ most.
+/// Nothing for a reference itself, or when either did no I/O.
+fn against_reference(
+    md: &mut String,
+    w: &str,
+    c: &str,
+    costs: &HashMap<Group, Cost>,
+    syms: &Symbols,
+) {
+    let reference = if c.starts_with("p-remap") {
+        c.replacen("p-remap", "p-linear", 1)
+    } else {
+        "linear".to_string()
+    };
+    if c == reference || c.starts_with("p-linear") {
+        return;
+    }
+    let (Some(a), Some(b)) = (
+        costs.get(&(w.to_string(), reference.clone())),
+        costs.get(&(w.to_string(), c.to_string())),
+    ) else {
+        return;
+    };
+    let mut diff: Vec<(Option<usize>, f64, f64)> = a
+        .per_io
+        .keys()
+        .chain(b.per_io.keys())
+        .copied()
+        .collect::<std::collections::HashSet<_>>()
+        .into_iter()
+        .map(|s| {
+            let (x, y) = (
+                a.per_io.get(&s).copied().unwrap_or(0.0),
+                b.per_io.get(&s).copied().unwrap_or(0.0),
+            );
+            (s, x, y)
+        })
+        .collect();
+    diff.sort_by(|p, q| (q.2 - q.1).abs().total_cmp(&(p.2 - p.1).abs()));
+    let _ = writeln!(
+        md,
+        "**{c}** against {reference}: {:+.0} instructions per I/O ({:.0} against {:.0}); \
+         the functions that differ most:\n",
+        b.total - a.total,
+        b.total,
+        a.total
+    );
+    let _ = writeln!(md, "| function | {reference} | {c} | difference |");
+    let _ = writeln!(md, "| --- | ---: | ---: | ---: |");
+    for (s, x, y) in diff.iter().take(15) {
+        let _ = writeln!(
+            md,
+            "| `{}` | {x:.1} | {y:.1} | {:+.1} |",
+            syms.name(*s),
+            y - x
+        );
+    }
+    let _ = writeln!(md);
 }
 
 #[cfg(test)]

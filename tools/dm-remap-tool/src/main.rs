@@ -4,9 +4,10 @@
 //! on its spare device (docs/on-disk-format.md), on a device or an image file.
 //!
 //! It uses the same format code and the same copy-selection rule as the kernel module
-//! (`src/logic/format.rs`: `newest_copy`, `is_current`).
+//! (`src/logic/copies.rs`).
 
 use clap::{Args, Parser, Subcommand};
+use dm_remap_logic::copies::{self, CopyState, Refusal};
 use dm_remap_logic::format::{
     self, crc32c_update_sw, CopyAreas, CopyScan, CrcFn, FormatError, Identity, Superblock,
     MIN_IO_UNIT,
@@ -49,7 +50,8 @@ struct Region {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print the remap table of the newest valid copy.
+    /// Print the remap table of the newest valid copy (refused, as dm-remap refuses to load
+    /// it, when a copy of the same set holds a newer state that cannot be read).
     Dump {
         #[command(flatten)]
         region: Region,
@@ -58,7 +60,8 @@ enum Cmd {
         json: bool,
     },
     /// Check every copy; exit 0 if all are valid and current, 1 if some are not but the
-    /// table can be recovered, 2 if no copy is valid.
+    /// table can be recovered, 2 if no copy is valid or a copy holds a newer state that
+    /// cannot be read.
     Check {
         #[command(flatten)]
         region: Region,
@@ -66,7 +69,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Rewrite every copy from the newest valid one, at a new sequence number.
+    /// Rewrite every copy from the newest valid one, at a new sequence number (refused
+    /// when a copy of the same set holds a newer state that cannot be read).
     Repair {
         #[command(flatten)]
         region: Region,
@@ -99,8 +103,12 @@ struct CopyReport {
     seq: Option<u64>,
     checkpoint_entries: Option<u64>,
     journal_records: Option<usize>,
+    /// What the copy-selection policy needs to know of the copy.
     #[serde(skip)]
-    state: Option<(CopyScan, Table)>,
+    state: CopyState,
+    /// The copy's table when it is valid.
+    #[serde(skip)]
+    table: Option<Table>,
 }
 
 struct Metadata {
@@ -280,8 +288,10 @@ impl Metadata {
                 seq: None,
                 checkpoint_entries: None,
                 journal_records: None,
-                state: None,
+                state: CopyState::default(),
+                table: None,
             };
+            let decoded = sb.as_ref().ok().copied();
             let r = sb.and_then(|sb| {
                 sb.check(i, &reference.ok_or(FormatError::Identity)?, &self.layout)?;
                 Ok(sb)
@@ -293,9 +303,13 @@ impl Metadata {
                     rep.seq = Some(end.seq);
                     rep.checkpoint_entries = Some(sb.cp_entries);
                     rep.journal_records = Some(end.records);
-                    rep.state = Some((CopyScan { sb, end }, table));
+                    rep.state = CopyState::new(Ok(CopyScan { sb, end }), Some(sb));
+                    rep.table = Some(table);
                 }
-                Err(e) => rep.status = describe(e).into(),
+                Err(e) => {
+                    rep.status = describe(e).into();
+                    rep.state = CopyState::new(Err(e), decoded);
+                }
             }
             self.copies.push(rep);
         }
@@ -321,38 +335,53 @@ impl Metadata {
         Ok((end, t))
     }
 
-    fn scans(&self) -> Vec<Option<CopyScan>> {
-        self.copies
-            .iter()
-            .map(|c| c.state.as_ref().map(|(s, _)| *s))
-            .collect()
+    fn states(&self) -> Vec<CopyState> {
+        self.copies.iter().map(|c| c.state).collect()
     }
 
-    /// The newest valid copy, by the module's rule.
+    /// The newest valid copy, whatever else the copies hold.
     fn newest(&self) -> Option<&CopyReport> {
-        format::newest_copy(&self.scans()).map(|k| &self.copies[k])
+        copies::newest_copy(&self.states()).map(|k| &self.copies[k])
     }
 
-    /// Whether copy `c` holds the state of the newest copy.
-    fn is_current(&self, c: &CopyReport) -> bool {
-        match (self.newest().and_then(|n| n.state.as_ref()), &c.state) {
-            (Some((n, _)), Some((s, _))) => format::is_current(s, n),
-            _ => false,
-        }
+    /// The copy to show or repair from, its state and its table, by the module's rule
+    /// (`copies::choose`): the newest valid copy, unless a copy of its set holds a newer
+    /// state that cannot be read.
+    fn chosen(&self) -> Result<(&CopyReport, CopyScan, &Table), Refusal> {
+        let (k, scan) = copies::choose(&self.states())?;
+        let c = &self.copies[k];
+        let table = c.table.as_ref().ok_or(Refusal::NoValidCopy)?;
+        Ok((c, scan, table))
+    }
+
+    /// What refusal `r` says when it is about a newer copy; `None` when no copy is valid
+    /// (each command says so in its words).
+    fn newer_copy(&self, r: Refusal) -> Option<String> {
+        let Refusal::Newer { copy, newest, why } = r else {
+            return None;
+        };
+        Some(format!(
+            "copy {copy} holds a newer checkpoint (seq {}) than any valid copy's state (copy \
+             {newest}, seq {}) but is not valid ({}): the newest metadata copy cannot be read \
+             and no readable copy holds its state; dm-remap refuses to load an older one",
+            self.copies[copy].state.sb.map_or(0, |sb| sb.seq),
+            self.copies[newest].seq.unwrap_or(0),
+            why.map_or("unknown", describe)
+        ))
+    }
+
+    /// Which copies hold the state of `newest`, and whether they must be rewritten (some
+    /// copy does not hold it, or a higher sequence number shows anywhere), by the module's
+    /// rule.
+    fn health(&self, newest: &CopyScan) -> (Vec<bool>, bool) {
+        let mut current = vec![false; self.copies.len()];
+        let due = copies::health(&self.states(), newest, self.max_seq(), &mut current);
+        (current, due)
     }
 
     /// The highest sequence number any copy shows.
     fn max_seq(&self) -> u64 {
-        self.copies
-            .iter()
-            .filter_map(|c| c.seq)
-            .chain(
-                (0..self.layout.copies())
-                    .filter_map(|i| superblock_at(&self.file, self.copy_offset(i)).ok())
-                    .map(|sb| sb.seq),
-            )
-            .max()
-            .unwrap_or(0)
+        copies::max_seq(&self.states())
     }
 
     /// Rewrites copy `i` with `table` as a checkpoint at sequence `seq`, as the module
@@ -363,8 +392,8 @@ impl Metadata {
         let a = &self.areas;
         let old_slot = self.copies[i as usize]
             .state
-            .as_ref()
-            .map_or(1, |(s, _)| s.sb.active_slot);
+            .scan()
+            .map_or(1, |s| s.sb.active_slot);
         let slot = 1 - old_slot;
         let mut buf = vec![0u8; a.slot_bytes as usize];
         let (n, crc) = format::encode_checkpoint(
@@ -432,9 +461,9 @@ fn uuid_string(u: &[u8; 16]) -> String {
 }
 
 fn dump(m: &Metadata, json: bool) -> Result<u8, String> {
-    let Some((scan, table)) = m.newest().and_then(|n| n.state.as_ref()) else {
-        return Err("no valid metadata copy".into());
-    };
+    let (_, scan, table) = m
+        .chosen()
+        .map_err(|r| m.newer_copy(r).unwrap_or("no valid metadata copy".into()))?;
     let (sb, end) = (&scan.sb, &scan.end);
     if json {
         let d = DumpJson {
@@ -482,12 +511,18 @@ fn check(m: &Metadata, json: bool) -> Result<u8, String> {
     } else {
         print_reports(m);
     }
-    let Some(newest) = m.newest() else {
-        eprintln!("no valid copy: the table cannot be recovered");
-        return Ok(2);
+    let (newest, scan, _) = match m.chosen() {
+        Ok(c) => c,
+        Err(r) => {
+            match m.newer_copy(r) {
+                Some(why) => eprintln!("{why}; repair refuses to overwrite it"),
+                None => eprintln!("no valid copy: the table cannot be recovered"),
+            }
+            return Ok(2);
+        }
     };
-    let seq = newest.seq.unwrap_or(0);
-    if m.copies.iter().all(|c| m.is_current(c)) && m.max_seq() == seq {
+    let seq = scan.end.seq;
+    if !m.health(&scan).1 {
         println!("all {} copies valid at seq {seq}", m.copies.len());
         Ok(0)
     } else {
@@ -500,18 +535,18 @@ fn check(m: &Metadata, json: bool) -> Result<u8, String> {
 }
 
 fn repair(m: &Metadata) -> Result<u8, String> {
-    let Some((scan, table)) = m.newest().and_then(|n| n.state.as_ref()) else {
-        return Err("no valid metadata copy to repair from".into());
-    };
+    let (_, scan, table) = m.chosen().map_err(|r| match m.newer_copy(r) {
+        Some(why) => format!("{why}; not repairing from it (that would overwrite the newer state)"),
+        None => "no valid metadata copy to repair from".into(),
+    })?;
     // A new sequence number, above anything any copy holds, as the module's checkpoints
-    // take; stale and invalid copies first, so a current copy is never the only one being
-    // rewritten.
+    // take; in the module's order (stale and invalid copies first), so a current copy is
+    // never the only one being rewritten.
     let seq = m.max_seq() + 1;
-    let mut order: Vec<&CopyReport> = m.copies.iter().collect();
-    order.sort_by_key(|c| m.is_current(c));
-    for c in order {
-        m.write_copy(c.index, &scan.sb, table, seq)?;
-        println!("copy {} rewritten at seq {seq}", c.index);
+    let (current, _) = m.health(&scan);
+    for i in copies::rewrite_order(&current) {
+        m.write_copy(i, &scan.sb, table, seq)?;
+        println!("copy {i} rewritten at seq {seq}");
     }
     Ok(0)
 }

@@ -88,6 +88,26 @@ fn corrupt_superblock(img: &Path, i: u32) {
     f.write_all_at(b"garbage", off).unwrap();
 }
 
+/// Switches copy `i` to a checkpoint at `seq` that cannot be read (its CRC does not match
+/// the slot): what a copy whose new slot was lost after its superblock was written holds.
+fn newer_unreadable_checkpoint(img: &Path, i: u32, seq: u64) {
+    let l = layout();
+    let f = OpenOptions::new().read(true).write(true).open(img).unwrap();
+    let off = l.block_sector(l.copy_start(i)) * 512;
+    let mut sbb = vec![0u8; 4096];
+    f.read_exact_at(&mut sbb, off).unwrap();
+    let sb = Superblock::decode(&sbb, crc32c_update_sw).unwrap();
+    let newer = Superblock {
+        seq,
+        active_slot: 1 - sb.active_slot,
+        cp_entries: 1,
+        cp_crc: 0x1234_5678,
+        ..sb
+    };
+    newer.encode(&mut sbb, crc32c_update_sw).unwrap();
+    f.write_all_at(&sbb, off).unwrap();
+}
+
 #[test]
 fn format_dump_check() {
     let img = image("fresh.img");
@@ -248,4 +268,56 @@ fn nothing_valid_is_reported() {
         .0,
         2
     );
+}
+
+/// A copy holding a newer state than every valid copy, but that cannot be read: as the
+/// module refuses to load the older state, the tool refuses to dump it or to repair from
+/// it (which would overwrite the newer state), and check says why.
+#[test]
+fn a_newer_copy_that_cannot_be_read_is_not_overwritten() {
+    let img = image("newer.img");
+    format_image(&img);
+    commit(
+        &img,
+        &[0, 1, 2, 3, 4],
+        2,
+        0,
+        &[Change::Remap {
+            main: 7,
+            spare: 500,
+        }],
+    );
+    newer_unreadable_checkpoint(&img, 3, 5);
+    let before = std::fs::read(&img).unwrap();
+    let message = "the newest metadata copy cannot be read and no readable copy holds its state";
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("copy 3 at byte"), "{out}");
+    assert!(
+        out.contains("copy 3 holds a newer checkpoint (seq 5)") && out.contains(message),
+        "{out}"
+    );
+    let (code, out) = tool(&["dump"], &img);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(message) && !out.contains("7 spare 500"),
+        "{out}"
+    );
+    let (code, out) = tool(&["repair"], &img);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains(message), "{out}");
+    assert!(
+        std::fs::read(&img).unwrap() == before,
+        "repair wrote to the image"
+    );
+    // Once that copy is given up on (here: its superblock is corrupt), the newest state
+    // left is the older one, and repair rewrites every copy from it.
+    corrupt_superblock(&img, 3);
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = tool(&["repair"], &img);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("all 5 copies valid at seq 3"), "{out}");
 }

@@ -22,9 +22,7 @@
  * (the same trick as the kernel's own rust/bindings/bindings_helper.h).
  */
 const blk_opf_t DMR_REQ_OP_MASK = REQ_OP_MASK;
-const blk_opf_t DMR_REQ_PREFLUSH = REQ_PREFLUSH;
 const blk_opf_t DMR_REQ_FUA = REQ_FUA;
-const blk_opf_t DMR_REQ_NOWAIT = REQ_NOWAIT;
 const blk_opf_t DMR_REQ_OP_READ = REQ_OP_READ;
 const blk_opf_t DMR_REQ_OP_WRITE = REQ_OP_WRITE;
 const blk_opf_t DMR_REQ_OP_FLUSH = REQ_OP_FLUSH;
@@ -35,8 +33,6 @@ const blk_status_t DMR_BLK_STS_OK = BLK_STS_OK;
 const blk_status_t DMR_BLK_STS_IOERR = BLK_STS_IOERR;
 const blk_status_t DMR_BLK_STS_NOSPC = BLK_STS_NOSPC;
 const blk_opf_t DMR_REQ_SYNC = REQ_SYNC;
-const blk_status_t DMR_BLK_STS_NOTSUPP = BLK_STS_NOTSUPP;
-const blk_status_t DMR_BLK_STS_AGAIN = BLK_STS_AGAIN;
 const blk_status_t DMR_BLK_STS_MEDIUM = BLK_STS_MEDIUM;
 const blk_status_t DMR_BLK_STS_TIMEOUT = BLK_STS_TIMEOUT;
 const blk_status_t DMR_BLK_STS_TRANSPORT = BLK_STS_TRANSPORT;

@@ -40,22 +40,8 @@ impl BlkStatus {
     pub(crate) const IOERR: Self = Self(bindings::DMR_BLK_STS_IOERR);
     /// Out of space.
     pub(crate) const NOSPC: Self = Self(bindings::DMR_BLK_STS_NOSPC);
-    /// The operation is not supported by the device.
-    pub(crate) const NOTSUPP: Self = Self(bindings::DMR_BLK_STS_NOTSUPP);
-    /// A `REQ_NOWAIT` bio would have had to wait; the submitter retries without it.
-    pub(crate) const AGAIN: Self = Self(bindings::DMR_BLK_STS_AGAIN);
     /// The medium reported an unrecovered error (SCSI MEDIUM ERROR, NVMe media errors).
     pub(crate) const MEDIUM: Self = Self(bindings::DMR_BLK_STS_MEDIUM);
-    /// The command timed out.
-    pub(crate) const TIMEOUT: Self = Self(bindings::DMR_BLK_STS_TIMEOUT);
-    /// The path to the device failed (link down, lost transport).
-    pub(crate) const TRANSPORT: Self = Self(bindings::DMR_BLK_STS_TRANSPORT);
-    /// The device is offline.
-    pub(crate) const OFFLINE: Self = Self(bindings::DMR_BLK_STS_OFFLINE);
-    /// The target reported a critical error that is not about the medium.
-    pub(crate) const TARGET: Self = Self(bindings::DMR_BLK_STS_TARGET);
-    /// Data integrity (protection information) check failed.
-    pub(crate) const PROTECTION: Self = Self(bindings::DMR_BLK_STS_PROTECTION);
     /// The request was invalid for the device.
     pub(crate) const INVAL: Self = Self(bindings::DMR_BLK_STS_INVAL);
     /// Out of a resource (memory) for the moment.
@@ -79,6 +65,22 @@ impl BlkStatus {
         // SAFETY: No preconditions; any status value is accepted.
         unsafe { bindings::blk_status_to_errno(self.0) }
     }
+}
+
+// Statuses the target only classifies (as not about the medium, see `is_medium_error`);
+// only the test build's fault injection (`remap_test_err`, src/test_hooks.rs) returns them.
+#[cfg_attr(not(dmr_test_hooks), allow(dead_code))]
+impl BlkStatus {
+    /// The command timed out.
+    pub(crate) const TIMEOUT: Self = Self(bindings::DMR_BLK_STS_TIMEOUT);
+    /// The path to the device failed (link down, lost transport).
+    pub(crate) const TRANSPORT: Self = Self(bindings::DMR_BLK_STS_TRANSPORT);
+    /// The device is offline.
+    pub(crate) const OFFLINE: Self = Self(bindings::DMR_BLK_STS_OFFLINE);
+    /// The target reported a critical error that is not about the medium.
+    pub(crate) const TARGET: Self = Self(bindings::DMR_BLK_STS_TARGET);
+    /// Data integrity (protection information) check failed.
+    pub(crate) const PROTECTION: Self = Self(bindings::DMR_BLK_STS_PROTECTION);
 }
 
 /// A `struct bio` handed to a target by device-mapper.
@@ -149,19 +151,9 @@ impl Bio {
         }
     }
 
-    /// Whether the bio asks for a cache flush before it (`REQ_PREFLUSH`).
-    pub(crate) fn is_preflush(&self) -> bool {
-        self.opf() & bindings::DMR_REQ_PREFLUSH != 0
-    }
-
     /// Whether the bio's data must be on stable media when it completes (`REQ_FUA`).
     pub(crate) fn is_fua(&self) -> bool {
         self.opf() & bindings::DMR_REQ_FUA != 0
-    }
-
-    /// Whether the submitter must not be blocked (`REQ_NOWAIT`).
-    pub(crate) fn is_nowait(&self) -> bool {
-        self.opf() & bindings::DMR_REQ_NOWAIT != 0
     }
 
     /// Sends the bio to `dev` when the target returns [`super::MapResult::Remapped`].

@@ -151,24 +151,6 @@ impl QueueLimits {
         unsafe { &mut *ptr.cast() }
     }
 
-    /// Logical block size in bytes.
-    pub(crate) fn logical_block_size(&self) -> u32 {
-        // SAFETY: By the type invariant the limits are valid.
-        unsafe { (*self.0.get()).logical_block_size }
-    }
-
-    /// Minimum preferred I/O size in bytes.
-    pub(crate) fn io_min(&self) -> u32 {
-        // SAFETY: By the type invariant the limits are valid.
-        unsafe { (*self.0.get()).io_min }
-    }
-
-    /// Sets the minimum preferred I/O size in bytes.
-    pub(crate) fn set_io_min(&mut self, bytes: u32) {
-        // SAFETY: By the type invariant the limits are valid and ours to modify.
-        unsafe { (*self.0.get()).io_min = bytes };
-    }
-
     /// Makes `bytes` the smallest unit of I/O the device accepts: the logical and physical
     /// block size and the minimum I/O size become at least `bytes` (what the C inline
     /// `dm_stack_bs_limits` does for dm-integrity and dm-crypt). The block layer then

@@ -24,27 +24,19 @@ const PER_IO_ALIGN: usize = 8;
 pub(crate) enum MapResult {
     /// The bio was redirected with [`Bio::set_dev`]; device-mapper submits it.
     Remapped,
-    /// The target took the bio and will submit or complete it itself.
-    Submitted,
     /// Fail the bio with an I/O error.
     Kill,
-    /// Push the bio back to be mapped again later (e.g. a `REQ_NOWAIT` bio that would block).
-    Requeue,
     /// The target takes the bio over: device-mapper calls [`Operations::defer`] with it
     /// and the target completes it later (`DM_MAPIO_SUBMITTED`).
     Defer,
-    /// Like [`MapResult::Requeue`], after a delay.
-    DelayRequeue,
 }
 
 impl MapResult {
     fn to_c(self) -> c_int {
         (match self {
             Self::Remapped => bindings::DM_MAPIO_REMAPPED,
-            Self::Submitted | Self::Defer => bindings::DM_MAPIO_SUBMITTED,
+            Self::Defer => bindings::DM_MAPIO_SUBMITTED,
             Self::Kill => bindings::DM_MAPIO_KILL,
-            Self::Requeue => bindings::DM_MAPIO_REQUEUE,
-            Self::DelayRequeue => bindings::DM_MAPIO_DELAY_REQUEUE,
         }) as c_int
     }
 }
@@ -57,10 +49,6 @@ pub(crate) enum EndIoResult {
     /// The target takes the bio over: device-mapper calls [`Operations::defer`] with it
     /// and the target completes it later (`DM_ENDIO_INCOMPLETE`).
     Defer,
-    /// Map the bio again.
-    Requeue,
-    /// Map the bio again after a delay.
-    DelayRequeue,
 }
 
 impl EndIoResult {
@@ -68,8 +56,6 @@ impl EndIoResult {
         (match self {
             Self::Done => bindings::DM_ENDIO_DONE,
             Self::Defer => bindings::DM_ENDIO_INCOMPLETE,
-            Self::Requeue => bindings::DM_ENDIO_REQUEUE,
-            Self::DelayRequeue => bindings::DM_ENDIO_DELAY_REQUEUE,
         }) as c_int
     }
 }
@@ -189,12 +175,6 @@ impl TargetCtx<'_> {
     pub(crate) fn set_num_write_zeroes_bios(&mut self, n: u32) {
         // SAFETY: As above.
         unsafe { (*self.ti()).num_write_zeroes_bios = n };
-    }
-
-    /// Number of copies of each secure-erase bio; 0 disables secure erase.
-    pub(crate) fn set_num_secure_erase_bios(&mut self, n: u32) {
-        // SAFETY: As above.
-        unsafe { (*self.ti()).num_secure_erase_bios = n };
     }
 
     /// A handle to the target for use after construction (events).

@@ -14,7 +14,6 @@
 #include <linux/percpu.h>
 #include <linux/slab.h>
 #include <linux/sysfs.h>
-#include <linux/timekeeping.h>
 #include <linux/wait.h>
 #include <linux/sched/mm.h>
 #include <linux/srcu.h>
@@ -205,11 +204,6 @@ int dmr_target_name(struct dm_target *ti, char *name)
 struct mapped_device *dmr_target_md(struct dm_target *ti)
 {
 	return dm_table_get_md(ti->table);
-}
-
-u64 dmr_now_ns(void)
-{
-	return ktime_get_ns();
 }
 
 u64 __percpu *dmr_percpu_alloc(size_t slots)

@@ -78,8 +78,6 @@ void dmr_flush_workqueue(struct workqueue_struct *wq);
 int dmr_target_name(struct dm_target *ti, char *name);
 struct mapped_device *dmr_target_md(struct dm_target *ti);
 
-u64 dmr_now_ns(void);
-
 /*
  * Per-CPU arrays of u64 slots. Updates are this_cpu operations: one instruction on x86,
  * safe against preemption and interrupts on the same CPU (end_io may run in hard

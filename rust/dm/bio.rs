@@ -4,11 +4,9 @@
 
 use super::DmDev;
 use crate::rust::bindings;
+use kernel::block::SECTOR_SHIFT;
 use kernel::prelude::*;
 use kernel::types::Opaque;
-
-/// log2 of the sector size: every bio position and length is counted in 512-byte sectors.
-pub(crate) const SECTOR_SHIFT: u32 = 9;
 
 /// Operation of a bio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,11 @@ use core::mem::MaybeUninit;
 use core::ops::Range;
 use core::ptr::NonNull;
 use kernel::alloc::KVVec;
+use kernel::block::SECTOR_SIZE;
 use kernel::prelude::*;
+
+/// [`SECTOR_SIZE`] for byte counts and offsets in memory.
+const SECTOR_BYTES: usize = SECTOR_SIZE as usize;
 
 /// A scope in which every memory allocation of the current task behaves as `GFP_NOIO`
 /// (`memalloc_noio_save`): code on a block device's error path must not let reclaim write
@@ -45,11 +49,11 @@ impl Drop for NoIo {
 pub(crate) struct IoBuffer(KVVec<u8>);
 
 impl IoBuffer {
-    /// A zero-filled buffer of `bytes` (a multiple of 512). It is allocated as with
+    /// A zero-filled buffer of `bytes` (a whole number of sectors). It is allocated as with
     /// `GFP_NOIO`: callers are on a block device's I/O path, where reclaim must not
     /// write back through the device waiting for this memory.
     pub(crate) fn new(bytes: usize) -> Result<Self> {
-        if bytes == 0 || bytes % 512 != 0 {
+        if bytes == 0 || bytes % SECTOR_BYTES != 0 {
             return Err(EINVAL);
         }
         zeroed(bytes).map(Self)
@@ -69,7 +73,7 @@ impl IoBuffer {
     /// sectors inside the buffer.
     fn range(&mut self, offset: usize, len: usize) -> Result<*mut u8> {
         let end = offset.checked_add(len).ok_or(EINVAL)?;
-        if offset % 512 != 0 || len % 512 != 0 || len == 0 || end > self.0.len() {
+        if offset % SECTOR_BYTES != 0 || len % SECTOR_BYTES != 0 || len == 0 || end > self.0.len() {
             return Err(EINVAL);
         }
         // SAFETY: `offset` is within the buffer (checked above).
@@ -124,7 +128,7 @@ impl DmIo {
                 dev.bdev(),
                 sectors.as_ptr(),
                 1,
-                (len / 512) as u64,
+                (len / SECTOR_BYTES) as u64,
                 opf,
                 p.cast(),
                 &mut bits,
@@ -186,7 +190,7 @@ impl DmIo {
                 dev.bdev(),
                 sectors.as_ptr(),
                 sectors.len() as u32,
-                (len / 512) as u64,
+                (len / SECTOR_BYTES) as u64,
                 opf,
                 p.cast(),
                 &mut bits,
@@ -233,10 +237,10 @@ pub(crate) struct BlockBuffer(KVec<u8>);
 pub(crate) const MAX_BLOCK_BUFFER: usize = 64 * 1024;
 
 impl BlockBuffer {
-    /// A zero-filled buffer of `bytes`, a power of two from 512 to [`MAX_BLOCK_BUFFER`],
+    /// A zero-filled buffer of `bytes`, a power of two from one sector to [`MAX_BLOCK_BUFFER`],
     /// allocated as with `GFP_NOIO` (see [`NoIo`]).
     pub(crate) fn new(bytes: usize) -> Result<Self> {
-        if !bytes.is_power_of_two() || !(512..=MAX_BLOCK_BUFFER).contains(&bytes) {
+        if !bytes.is_power_of_two() || !(SECTOR_BYTES..=MAX_BLOCK_BUFFER).contains(&bytes) {
             return Err(EINVAL);
         }
         zeroed(bytes).map(Self)
@@ -280,7 +284,7 @@ pub(crate) fn rw_block(
     range: Range<usize>,
     op: DataOp,
 ) -> Result<(), BlkStatus> {
-    if range.is_empty() || range.start % 512 != 0 || range.len() % 512 != 0 {
+    if range.is_empty() || range.start % SECTOR_BYTES != 0 || range.len() % SECTOR_BYTES != 0 {
         return Err(BlkStatus::INVAL);
     }
     let data = buf

@@ -22,6 +22,10 @@ pub(crate) use bio::{Bio, BioDetails, BioQueue, BlkStatus, DeferredBio, Deferred
 pub(crate) use device::{DeviceIter, DmDev, QueueLimits, MAX_LOGICAL_BLOCK_SIZE};
 pub(crate) use io::{rw_block, BlockBuffer, DataOp, DmIo, IoBuffer, NoIo};
 pub(crate) use result::ResultBuf;
+
+// The pure logic (`src/logic`, also built for userspace) keeps its own copy of the sector
+// size; it must be the block layer's.
+const _: () = assert!(crate::logic::args::SECTOR_SIZE == kernel::block::SECTOR_SIZE as u64);
 pub(crate) use target::{
     CtrError, EndIoResult, MapResult, MessageError, Operations, Registration, StatusType,
     TargetCtx, TargetHandle, FEATURE_NOWAIT, NAME_LEN,

@@ -77,10 +77,11 @@ pub(crate) struct AttrTables {
     group_ptrs: KVec<*const bindings::attribute_group>,
 }
 
-// SAFETY: The tables are immutable after construction; the raw pointers only point into
-// the tables themselves and to static names.
+// SAFETY: The raw pointers point only into the tables' own heap buffers (which do not move
+// when the vectors do) and to static names, so the tables may be dropped on any thread.
 unsafe impl Send for AttrTables {}
-// SAFETY: As above.
+// SAFETY: There are no `&self` methods that write: after construction the tables are only
+// read (by sysfs, through `group_ptrs`), and concurrent reads are fine.
 unsafe impl Sync for AttrTables {}
 
 impl AttrTables {
@@ -133,6 +134,8 @@ impl AttrTables {
             group_ptrs.push(core::ptr::from_ref(g), GFP_KERNEL)?;
         }
         group_ptrs.push(core::ptr::null(), GFP_KERNEL)?;
+        // INVARIANT: Every vector is complete; the fields are private and nothing below
+        // resizes them.
         Ok(Self {
             _attrs: attrs,
             _attr_ptrs: attr_ptrs,
@@ -153,9 +156,11 @@ pub(crate) struct Dir<T: Files> {
     _t: core::marker::PhantomData<Arc<T>>,
 }
 
-// SAFETY: kobject operations may be called from any thread; `T` is `Send + Sync`.
+// SAFETY: Removing a kobject (drop) may happen on any thread, and the `Arc<T>` it releases
+// may be dropped on any thread because `T: Send + Sync`.
 unsafe impl<T: Files> Send for Dir<T> {}
-// SAFETY: As above.
+// SAFETY: The `&self` methods (`rename`, `notify`) call `kobject_rename` and `sysfs_notify`,
+// which take the kernfs locks themselves and may run concurrently.
 unsafe impl<T: Files> Sync for Dir<T> {}
 
 impl<T: Files> Dir<T> {
@@ -186,6 +191,8 @@ impl<T: Files> Dir<T> {
             )
         };
         match NonNull::new(k) {
+            // INVARIANT: `dmr_kobj_create` succeeded: `k` is live, holds `data` (the
+            // `Arc<T>` made above) and its first reference is now ours.
             Some(k) => Ok(Self {
                 k,
                 _t: core::marker::PhantomData,
@@ -287,7 +294,8 @@ unsafe extern "C" fn store_cb<T: Files>(
     buf: *const c_char,
     len: usize,
 ) -> c_long {
-    // SAFETY: As in `show_cb`.
+    // SAFETY: `data` is the `Arc<T>` the kobject holds until its release, and sysfs keeps
+    // the kobject alive while a `store` runs.
     let files = unsafe { &*data.cast::<T>() };
     // SAFETY: sysfs passes `len` bytes at `buf`, valid for the call.
     let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };

@@ -20,10 +20,13 @@ pub(crate) struct PerCpuSlots<const N: usize> {
     ptr: NonNull<u64>,
 }
 
-// SAFETY: Per-CPU memory may be updated from any CPU (each updates its own copy) and read
-// from any CPU.
+// SAFETY: Per-CPU memory has no thread affinity: it may be freed (dropped) on any thread.
 unsafe impl<const N: usize> Send for PerCpuSlots<N> {}
-// SAFETY: As above; every access goes through this_cpu operations or volatile reads.
+// SAFETY: The `&self` methods that write (`add`, `inc_return`, `max`) change only the
+// current CPU's copy with this_cpu operations, which are atomic against preemption and
+// interrupts on that CPU; the others read with single volatile loads (`for_each_cpu`) or
+// store whole slots of other CPUs with single volatile stores (`set_all`, documented as
+// losing racing updates). No access is a data race on a non-atomic value.
 unsafe impl<const N: usize> Sync for PerCpuSlots<N> {}
 
 impl<const N: usize> PerCpuSlots<N> {
@@ -31,6 +34,8 @@ impl<const N: usize> PerCpuSlots<N> {
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: Any size may be requested; a failure returns NULL.
         let p = unsafe { bindings::dmr_percpu_alloc(N) };
+        // INVARIANT: A non-NULL `p` is a per-CPU allocation of `N` slots, freed only by
+        // `drop`.
         Ok(Self {
             ptr: NonNull::new(p).ok_or(ENOMEM)?,
         })
@@ -51,7 +56,8 @@ impl<const N: usize> PerCpuSlots<N> {
         if i >= N {
             return 0;
         }
-        // SAFETY: As in `add`.
+        // SAFETY: `ptr` is a live per-CPU array of `N` slots (type invariant), and `i < N`
+        // was checked above.
         unsafe { bindings::dmr_percpu_inc_return(self.ptr.as_ptr(), i) }
     }
 
@@ -59,7 +65,8 @@ impl<const N: usize> PerCpuSlots<N> {
     #[inline]
     pub(crate) fn max(&self, i: usize, v: u64) {
         if i < N {
-            // SAFETY: As in `add`.
+            // SAFETY: `ptr` is a live per-CPU array of `N` slots (type invariant), and
+            // `i < N` was checked just above.
             unsafe { bindings::dmr_percpu_max(self.ptr.as_ptr(), i, v) };
         }
     }

@@ -21,9 +21,10 @@ pub(crate) struct OrderedQueue {
     wq: NonNull<bindings::workqueue_struct>,
 }
 
-// SAFETY: Workqueues may be used from any context and thread.
+// SAFETY: A workqueue has no thread affinity: it may be destroyed (dropped) on any thread.
 unsafe impl Send for OrderedQueue {}
-// SAFETY: As above.
+// SAFETY: The `&self` methods queue work (`queue_work_on` through `Queue`) and flush, which
+// the workqueue code synchronises internally and allows from any thread at once.
 unsafe impl Sync for OrderedQueue {}
 
 impl OrderedQueue {
@@ -31,6 +32,8 @@ impl OrderedQueue {
     pub(crate) fn new(name: &CStr) -> Result<Self> {
         // SAFETY: `name` is NUL-terminated; the workqueue copies it.
         let wq = unsafe { bindings::dmr_alloc_ordered_workqueue(name.as_char_ptr()) };
+        // INVARIANT: A non-NULL `wq` is a workqueue `alloc_ordered_workqueue` allocated, and
+        // only `drop` destroys it.
         Ok(Self {
             wq: NonNull::new(wq).ok_or(ENOMEM)?,
         })
@@ -88,6 +91,8 @@ impl<T: Tick> Ticker<T> {
         // `Arc` is released); `tick_cb::<T>` matches it.
         let t = unsafe { bindings::dmr_ticker_start(Some(tick_cb::<T>), data.cast(), period_ms) };
         match NonNull::new(t) {
+            // INVARIANT: `t` is running with `data`, the `Arc<T>` made above, which is
+            // released only after `drop` stopped the ticker.
             Some(t) => Ok(Self { t, data }),
             None => {
                 // SAFETY: Not handed to a ticker: still ours.

@@ -97,6 +97,8 @@ impl Bio {
     ///
     /// `ptr` must point to a valid bio that is not accessed by anyone else for `'a`.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::bio) -> &'a mut Self {
+        // INVARIANT: The caller guarantees that the bio is valid and used by no one else
+        // for `'a`, the lifetime of the returned borrow.
         // SAFETY: `Bio` is `repr(transparent)` over `Opaque<bio>`, which has the layout of
         // `bio`; validity and exclusivity are guaranteed by the caller.
         unsafe { &mut *ptr.cast() }
@@ -310,7 +312,9 @@ impl<P: Copy> DeferredBio<P> {
     /// Copies `buf` into the bio's data at `skip` bytes (as `details` saw it).
     pub(crate) fn copy_to(&mut self, details: &BioDetails, skip: u32, buf: &[u8]) -> Result {
         let len = data_range(details, skip, buf.len())?;
-        // SAFETY: As in `copy_from`; the bio is ours, so writing its pages is allowed.
+        // SAFETY: The bio is valid and ours to complete (type invariant), so its data pages
+        // stay allocated and writing them is allowed; the range is within the recorded
+        // iterator (checked by `data_range`) and `buf` is readable for `len` bytes.
         unsafe {
             bindings::dmr_bio_copy_to(
                 self.bio.as_ptr(),
@@ -355,19 +359,29 @@ impl<P: Copy> Drop for DeferredBio<P> {
 
 /// A queue of deferred bios, linked through `bi_next`: pushed from any context (including
 /// interrupts) without locks, taken all at once by one consumer.
+///
+/// # Invariants
+///
+/// `head` is NULL or the first of a NULL-terminated `bi_next` chain of bios, each one a
+/// [`DeferredBio<P>`] given up by `push`: valid, deferred with per-bio data `P`, and its
+/// completion owned by the queue.
 pub(crate) struct BioQueue<P: Copy> {
     head: kernel::sync::atomic::Atomic<*mut bindings::bio>,
     _per_io: PhantomData<P>,
 }
 
-// SAFETY: The queue only holds bios whose completion it owns; see `DeferredBio`.
+// SAFETY: The queue only holds bios whose completion it owns; completing a bio (drop) is
+// allowed on any thread, and `P` is `Send`.
 unsafe impl<P: Copy + Send> Send for BioQueue<P> {}
-// SAFETY: `push` and `take_all` synchronise with atomic operations.
+// SAFETY: The `&self` methods change `head` only with atomic operations: `push` links its
+// own bio before a release cmpxchg, and `take_all` detaches the whole chain with one
+// acquire xchg before it touches any `bi_next`, so no bio is reached by two threads.
 unsafe impl<P: Copy + Send> Sync for BioQueue<P> {}
 
 impl<P: Copy> BioQueue<P> {
     /// An empty queue.
     pub(crate) const fn new() -> Self {
+        // INVARIANT: An empty chain.
         Self {
             head: kernel::sync::atomic::Atomic::new(core::ptr::null_mut()),
             _per_io: PhantomData,
@@ -382,6 +396,8 @@ impl<P: Copy> BioQueue<P> {
         loop {
             // SAFETY: `p` is a valid bio we own; `bi_next` is free for the owner's use.
             unsafe { (*p).bi_next = head };
+            // INVARIANT: `p` came from a `DeferredBio<P>` and links to the chain `head` was;
+            // the release ordering publishes the `bi_next` store with it.
             match self.head.cmpxchg(head, p, Release) {
                 Ok(_) => return,
                 Err(now) => head = now,
@@ -396,13 +412,15 @@ impl<P: Copy> BioQueue<P> {
         // The stack is newest first; reverse it.
         let mut fifo: *mut bindings::bio = core::ptr::null_mut();
         while !p.is_null() {
-            // SAFETY: Every bio in the list is valid and ours.
+            // SAFETY: Every bio in the list is valid and ours (pushed as a `DeferredBio`).
             let next = unsafe { (*p).bi_next };
-            // SAFETY: As above.
+            // SAFETY: `p` is a bio of the list just taken, which only this function holds,
+            // so nobody else reads or writes its `bi_next`.
             unsafe { (*p).bi_next = fifo };
             fifo = p;
             p = next;
         }
+        // INVARIANT: `fifo` is the chain taken from the queue (same bios, same duty).
         DeferredList {
             head: fifo,
             _per_io: PhantomData,
@@ -423,6 +441,12 @@ impl<P: Copy> Drop for BioQueue<P> {
 }
 
 /// Bios taken from a [`BioQueue`], oldest first.
+///
+/// # Invariants
+///
+/// `head` is NULL or the first of a NULL-terminated `bi_next` chain of bios that only this
+/// list holds, each one valid, deferred with per-bio data `P`, and its completion owned by
+/// the list.
 pub(crate) struct DeferredList<P: Copy> {
     head: *mut bindings::bio,
     _per_io: PhantomData<P>,
@@ -434,6 +458,7 @@ unsafe impl<P: Copy + Send> Send for DeferredList<P> {}
 impl<P: Copy> DeferredList<P> {
     /// An empty list.
     pub(crate) const fn new() -> Self {
+        // INVARIANT: An empty chain.
         Self {
             head: core::ptr::null_mut(),
             _per_io: PhantomData,
@@ -450,6 +475,7 @@ impl<P: Copy> DeferredList<P> {
         let p = bio.into_raw();
         // SAFETY: `p` is a valid bio we own; `bi_next` is free for the owner's use.
         unsafe { (*p).bi_next = self.head };
+        // INVARIANT: `p` came from a `DeferredBio<P>` and now heads the old chain.
         self.head = p;
     }
 }
@@ -462,7 +488,8 @@ impl<P: Copy> Iterator for DeferredList<P> {
         if p.is_null() {
             return None;
         }
-        // SAFETY: `p` is a valid queued bio we own.
+        // INVARIANT: The rest of the chain stays; `p` leaves it, unlinked.
+        // SAFETY: `p` heads the chain, so it is a valid bio this list owns (type invariant).
         unsafe {
             self.head = (*p).bi_next;
             (*p).bi_next = core::ptr::null_mut();

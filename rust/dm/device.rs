@@ -146,6 +146,8 @@ impl QueueLimits {
     ///
     /// `ptr` must be valid and exclusively ours for `'a`.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::queue_limits) -> &'a mut Self {
+        // INVARIANT: The caller guarantees that the limits are valid and ours to modify for
+        // `'a`, the lifetime of the returned borrow.
         // SAFETY: `repr(transparent)` over `Opaque<queue_limits>`; validity and exclusivity
         // are guaranteed by the caller.
         unsafe { &mut *ptr.cast() }

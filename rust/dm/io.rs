@@ -90,9 +90,11 @@ pub(crate) struct DmIo {
     client: NonNull<bindings::dm_io_client>,
 }
 
-// SAFETY: dm-io clients may be used from any thread in process context.
+// SAFETY: A dm-io client has no thread affinity: it may be destroyed (dropped) on any
+// thread.
 unsafe impl Send for DmIo {}
-// SAFETY: As above; dm-io synchronises its mempools.
+// SAFETY: The `&self` methods submit synchronous dm-io requests on the client; dm-io allows
+// concurrent requests on one client (its mempools and bio set synchronise themselves).
 unsafe impl Sync for DmIo {}
 
 impl DmIo {
@@ -100,6 +102,7 @@ impl DmIo {
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: No preconditions; returns a client or an ERR_PTR.
         let p = kernel::error::from_err_ptr(unsafe { bindings::dm_io_client_create() })?;
+        // INVARIANT: `p` is a client `dm_io_client_create` made; only `drop` destroys it.
         Ok(Self {
             client: NonNull::new(p).ok_or(ENOMEM)?,
         })

@@ -117,6 +117,11 @@ impl MessageError {
 }
 
 /// Access to a `dm_target` while its constructor runs.
+///
+/// # Invariants
+///
+/// `ti` is the target device-mapper is constructing: valid, and ours to configure, for
+/// `'a`, which ends when the constructor returns.
 pub(crate) struct TargetCtx<'a> {
     ti: NonNull<bindings::dm_target>,
     _ctr: PhantomData<&'a mut bindings::dm_target>,
@@ -161,24 +166,30 @@ impl TargetCtx<'_> {
     /// Number of empty flush bios device-mapper sends per flush (told apart with
     /// [`Bio::target_bio_nr`]); 0 means flushes are not passed to the target.
     pub(crate) fn set_num_flush_bios(&mut self, n: u32) {
-        // SAFETY: `ti` is valid and ours to configure during the constructor.
+        // SAFETY: `ti` is valid and ours to configure during the constructor (type
+        // invariant); `&mut self` keeps other writers of the field out.
         unsafe { (*self.ti()).num_flush_bios = n };
     }
 
     /// Number of copies of each discard bio the target receives; 0 disables discards.
     pub(crate) fn set_num_discard_bios(&mut self, n: u32) {
-        // SAFETY: As above.
+        // SAFETY: `ti` is valid and ours to configure during the constructor (type
+        // invariant); `&mut self` keeps other writers of the field out.
         unsafe { (*self.ti()).num_discard_bios = n };
     }
 
     /// Number of copies of each write-zeroes bio; 0 disables write-zeroes.
     pub(crate) fn set_num_write_zeroes_bios(&mut self, n: u32) {
-        // SAFETY: As above.
+        // SAFETY: `ti` is valid and ours to configure during the constructor (type
+        // invariant); `&mut self` keeps other writers of the field out.
         unsafe { (*self.ti()).num_write_zeroes_bios = n };
     }
 
     /// A handle to the target for use after construction (events).
     pub(crate) fn handle(&self) -> TargetHandle {
+        // INVARIANT: `ti` is the target under construction; device-mapper frees it only
+        // after its destructor (or, if the constructor fails, after the constructor
+        // returned), and the handle's holders drop it by then.
         TargetHandle(self.ti)
     }
 }
@@ -192,9 +203,12 @@ impl TargetCtx<'_> {
 #[derive(Clone)]
 pub(crate) struct TargetHandle(NonNull<bindings::dm_target>);
 
-// SAFETY: `dm_table_event` may be called from any thread in process context.
+// SAFETY: The handle is a pointer with no thread affinity: the calls it makes
+// (`dm_table_event`, `dm_copy_name_and_uuid`, `dm_table_get_md`) may run on any thread.
 unsafe impl Send for TargetHandle {}
-// SAFETY: As above; the handle itself is immutable.
+// SAFETY: The `&self` methods only read the immutable pointer and call functions that
+// take device-mapper's own locks (`dm_table_event` its event mutex,
+// `dm_copy_name_and_uuid` the hash lock), so concurrent calls are fine.
 unsafe impl Sync for TargetHandle {}
 
 impl TargetHandle {
@@ -385,13 +399,16 @@ impl<T: Operations> Adapter<T> {
         }
         // SAFETY: `ti` is valid and ours to configure during the constructor.
         unsafe { (*ti).per_io_data_size = per_io_size::<T>() };
+        // INVARIANT: `ti` is the target being constructed, and `ctx` is dropped before this
+        // function returns.
         let mut ctx = TargetCtx {
             ti: ti_nn,
             _ctr: PhantomData,
         };
         match T::new(&mut ctx, &args) {
             Ok(target) => {
-                // SAFETY: As above; `dtr` reclaims this with `from_foreign`.
+                // SAFETY: `ti` is valid and ours to configure during the constructor;
+                // `dtr` reclaims the pointer with `from_foreign`.
                 unsafe { (*ti).private = target.into_foreign() };
                 0
             }
@@ -451,7 +468,8 @@ impl<T: Operations> Adapter<T> {
         // SAFETY: `error` points to the bio's status for this call.
         let mut status = BlkStatus(unsafe { *error });
         let r = this.end_io(bio, io, &mut status);
-        // SAFETY: As above.
+        // SAFETY: `error` points to the bio's status for this call; nobody else writes it
+        // while `end_io` runs.
         unsafe { *error = status.0 };
         if r == EndIoResult::Defer {
             // SAFETY: We answer DM_ENDIO_INCOMPLETE, so completing the bio is now ours; its
@@ -633,6 +651,7 @@ impl<T: Operations> Adapter<T> {
 ///
 /// `tt` is registered with device-mapper from initialisation until drop; it is pinned
 /// because device-mapper links it into its list of target types.
+#[repr(transparent)]
 #[pin_data(PinnedDrop)]
 pub(crate) struct Registration<T: Operations> {
     #[pin]
@@ -649,6 +668,8 @@ impl<T: Operations> Registration<T> {
     /// Registers target type `T`, owned by `module`.
     pub(crate) fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            // INVARIANT: The initialiser fails unless `dm_register_target` succeeded, so
+            // every `Registration` holds a registered, pinned target type.
             tt <- Opaque::try_ffi_init(move |slot: *mut bindings::target_type| {
                 // SAFETY: `slot` is valid for writes and pinned for the lifetime of `Self`.
                 unsafe { slot.write(Adapter::<T>::target_type(module)) };

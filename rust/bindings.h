@@ -15,7 +15,7 @@
 #include <linux/sysfs.h>
 #include <linux/workqueue.h>
 
-#include "helpers.h"
+#include "helpers/helpers.h"
 
 /*
  * Macros with casts that bindgen cannot evaluate, exposed as typed constants

@@ -8,6 +8,7 @@
 #define DM_REMAP_HELPERS_H
 
 #include <linux/types.h>
+#include <linux/blk_types.h>
 #include <linux/bvec.h>
 
 /* Most metadata copies a target may keep (one dm-io region each). */

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+
+#include <linux/cpumask.h>
+#include <linux/gfp.h>
+#include <linux/percpu.h>
+
+u64 __percpu *dmr_percpu_alloc(size_t slots)
+{
+	return __alloc_percpu_gfp(slots * sizeof(u64), sizeof(u64), GFP_KERNEL);
+}
+
+void dmr_percpu_free(u64 __percpu *p)
+{
+	free_percpu(p);
+}
+
+void dmr_percpu_add(u64 __percpu *p, size_t i, u64 v)
+{
+	this_cpu_add(p[i], v);
+}
+
+u64 dmr_percpu_inc_return(u64 __percpu *p, size_t i)
+{
+	return this_cpu_inc_return(p[i]);
+}
+
+void dmr_percpu_max(u64 __percpu *p, size_t i, u64 v)
+{
+	u64 old = this_cpu_read(p[i]);
+
+	/* this_cpu_cmpxchg is interrupt-safe; a retry only follows a local interrupt. */
+	while (v > old) {
+		u64 prev = this_cpu_cmpxchg(p[i], old, v);
+
+		if (prev == old)
+			break;
+		old = prev;
+	}
+}
+
+const u64 *dmr_percpu_cpu_ptr(u64 __percpu *p, unsigned int cpu)
+{
+	return per_cpu_ptr(p, cpu);
+}
+
+/* A store into another CPU's slot (maxima at reset); it may lose a racing update. */
+void dmr_percpu_write(u64 __percpu *p, unsigned int cpu, size_t i, u64 v)
+{
+	WRITE_ONCE(per_cpu_ptr(p, cpu)[i], v);
+}
+
+/* The next possible CPU after prev (-1 for the first); -1 after the last. */
+int dmr_next_possible_cpu(int prev)
+{
+	unsigned int cpu = cpumask_next(prev, cpu_possible_mask);
+
+	return cpu < nr_cpu_ids ? cpu : -1;
+}

@@ -15,7 +15,7 @@ use kernel::prelude::*;
 ///
 /// # Invariants
 ///
-/// `ptr` is a per-CPU pointer from `dmr_percpu_alloc(N)`, freed only on drop.
+/// `ptr` is a per-CPU allocation of `N` `u64` slots (`__alloc_percpu`), freed only on drop.
 pub(crate) struct PerCpuSlots<const N: usize> {
     ptr: NonNull<u64>,
 }
@@ -32,8 +32,11 @@ unsafe impl<const N: usize> Sync for PerCpuSlots<N> {}
 impl<const N: usize> PerCpuSlots<N> {
     /// Allocates `N` zeroed slots for every possible CPU. Sleeps.
     pub(crate) fn new() -> Result<Self> {
-        // SAFETY: Any size may be requested; a failure returns NULL.
-        let p = unsafe { bindings::dmr_percpu_alloc(N) };
+        const SLOT: usize = core::mem::size_of::<u64>();
+        // SAFETY: Any size and power-of-two alignment may be requested; a failure returns
+        // NULL. `N * SLOT` cannot overflow for any `N` a caller could use (it is checked at
+        // compile time).
+        let p = unsafe { bindings::dmr_alloc_percpu(const { N * SLOT }, SLOT) }.cast::<u64>();
         // INVARIANT: A non-NULL `p` is a per-CPU allocation of `N` slots, freed only by
         // `drop`.
         Ok(Self {
@@ -101,8 +104,8 @@ impl<const N: usize> PerCpuSlots<N> {
 
 impl<const N: usize> Drop for PerCpuSlots<N> {
     fn drop(&mut self) {
-        // SAFETY: `ptr` came from `dmr_percpu_alloc` and is freed once.
-        unsafe { bindings::dmr_percpu_free(self.ptr.as_ptr()) };
+        // SAFETY: `ptr` is a per-CPU allocation (type invariant), freed once, here.
+        unsafe { bindings::free_percpu(self.ptr.as_ptr().cast()) };
     }
 }
 

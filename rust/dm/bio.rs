@@ -331,10 +331,12 @@ impl<P: Copy> DeferredBio<P> {
     pub(crate) fn complete(self, details: &BioDetails, status: BlkStatus) {
         let p = self.into_raw();
         // SAFETY: `p` is valid and completing it is our duty (type invariant); restoring
-        // the recorded fields undoes what the lower layers changed.
+        // the recorded fields undoes what the lower layers changed. Nobody else writes
+        // `bi_status` before `bio_endio` hands the bio back.
         unsafe {
             bindings::dmr_bio_restore(&details.0, p);
-            bindings::dmr_bio_endio(p, status.0);
+            (*p).bi_status = status.0;
+            bindings::bio_endio(p);
         }
     }
 }
@@ -351,9 +353,13 @@ fn data_range(details: &BioDetails, skip: u32, len: usize) -> Result<u32> {
 
 impl<P: Copy> Drop for DeferredBio<P> {
     fn drop(&mut self) {
+        let p = self.bio.as_ptr();
         // SAFETY: Completing the bio is our duty (type invariant) and it was not completed
-        // (`complete` forgets `self`).
-        unsafe { bindings::dmr_bio_endio(self.bio.as_ptr(), BlkStatus::IOERR.0) };
+        // (`complete` forgets `self`), so nobody else writes its status meanwhile.
+        unsafe {
+            (*p).bi_status = BlkStatus::IOERR.0;
+            bindings::bio_endio(p);
+        }
     }
 }
 

@@ -76,8 +76,9 @@ impl DmDev {
 
     /// The device number (`dev_t`).
     pub(crate) fn devt(&self) -> u32 {
-        // SAFETY: `bdev()` is an open block device.
-        unsafe { bindings::dmr_bdev_devt(self.bdev()) }
+        // SAFETY: `bdev()` is an open block device; `bd_dev` is set when it is created and
+        // never changes.
+        unsafe { (*self.bdev()).bd_dev }
     }
 
     /// Whether `self` and `other` are the same block device.

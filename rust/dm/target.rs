@@ -147,13 +147,14 @@ impl TargetCtx<'_> {
     /// Opens `path` (a device path or `major:minor`) with the table's access mode.
     pub(crate) fn get_device(&mut self, path: &CStr) -> Result<DmDev> {
         let mut dev: *mut bindings::dm_dev = core::ptr::null_mut();
-        // SAFETY: `ti` is valid during the constructor, `path` is NUL-terminated, and
+        // SAFETY: `ti` is valid during the constructor (type invariant) and `ti->table` is
+        // the table being loaded, valid as long as `ti`; `path` is NUL-terminated, and
         // `dev` is a valid out-pointer.
         to_result(unsafe {
             bindings::dm_get_device(
                 self.ti(),
                 path.as_char_ptr(),
-                bindings::dmr_target_mode(self.ti()),
+                bindings::dm_table_get_mode((*self.ti()).table),
                 &mut dev,
             )
         })?;
@@ -216,8 +217,16 @@ impl TargetHandle {
     ///
     /// Must be called from process context (it takes a mutex).
     pub(crate) fn raise_event(&self) {
-        // SAFETY: By the type invariant the target (and its table) is valid.
-        unsafe { bindings::dmr_target_event(self.0.as_ptr()) };
+        // SAFETY: By the type invariant the target is valid, and so is its table
+        // (`ti->table`), which owns the target.
+        unsafe { bindings::dm_table_event((*self.0.as_ptr()).table) };
+    }
+
+    /// The target's mapped device (`dm_table_get_md`).
+    fn md(&self) -> *mut bindings::mapped_device {
+        // SAFETY: By the type invariant the target is valid, and so is its table
+        // (`ti->table`), which owns the target.
+        unsafe { bindings::dm_table_get_md((*self.0.as_ptr()).table) }
     }
 
     /// The name of the target's dm device as `dmsetup` shows it, copied into `buf`.
@@ -225,9 +234,16 @@ impl TargetHandle {
     /// Process context (takes a mutex).
     pub(crate) fn device_name<'a>(&self, buf: &'a mut [u8; NAME_LEN]) -> Result<&'a CStr> {
         buf[0] = 0;
-        // SAFETY: The target is valid (type invariant); `buf` has room for the longest
-        // name and its NUL.
-        let r = unsafe { bindings::dmr_target_name(self.0.as_ptr(), buf.as_mut_ptr().cast()) };
+        // SAFETY: `md()` is the mapped device of a valid target (type invariant), which
+        // outlives the target; `buf` has room for the longest name and its NUL; a NULL
+        // `uuid` asks for no UUID.
+        let r = unsafe {
+            bindings::dm_copy_name_and_uuid(
+                self.md(),
+                buf.as_mut_ptr().cast(),
+                core::ptr::null_mut(),
+            )
+        };
         if r < 0 {
             return Err(Error::from_errno(r));
         }
@@ -237,8 +253,7 @@ impl TargetHandle {
     /// Identifies the target's dm device (the same for every table it loads) while the
     /// target exists. Only an identity: never turned back into a pointer.
     pub(crate) fn device_id(&self) -> usize {
-        // SAFETY: The target is valid (type invariant).
-        unsafe { bindings::dmr_target_md(self.0.as_ptr()) as usize }
+        self.md() as usize
     }
 }
 

@@ -57,9 +57,3 @@ void dmr_bio_copy_to(struct bio *bio, const struct bvec_iter *iter, unsigned int
 		p += bv.bv_len;
 	}
 }
-
-void dmr_bio_endio(struct bio *bio, u8 status)
-{
-	bio->bi_status = status;
-	bio_endio(bio);
-}

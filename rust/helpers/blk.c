@@ -11,8 +11,3 @@ unsigned int dmr_bdev_logical_block_size(struct block_device *bdev)
 {
 	return bdev_logical_block_size(bdev);
 }
-
-dev_t dmr_bdev_devt(struct block_device *bdev)
-{
-	return bdev->bd_dev;
-}

@@ -16,7 +16,6 @@
 
 struct bio;
 struct block_device;
-struct dm_target;
 struct dm_io_client;
 struct maple_tree;
 struct srcu_struct;
@@ -25,7 +24,6 @@ struct workqueue_struct;
 struct kobject;
 struct attribute;
 struct attribute_group;
-struct mapped_device;
 
 /*
  * The parts of a bio the lower layers change while they process it, saved before the bio
@@ -43,9 +41,6 @@ struct dmr_bio_details {
 void dmr_bio_set_dev(struct bio *bio, struct block_device *bdev);
 sector_t dmr_bdev_nr_sectors(struct block_device *bdev);
 unsigned int dmr_bdev_logical_block_size(struct block_device *bdev);
-dev_t dmr_bdev_devt(struct block_device *bdev);
-blk_mode_t dmr_target_mode(struct dm_target *ti);
-void dmr_target_event(struct dm_target *ti);
 
 void dmr_bio_record(struct dmr_bio_details *bd, struct bio *bio);
 void dmr_bio_restore(const struct dmr_bio_details *bd, struct bio *bio);
@@ -53,7 +48,6 @@ void dmr_bio_copy_from(struct bio *bio, const struct bvec_iter *iter, unsigned i
 		       void *buf, unsigned int len);
 void dmr_bio_copy_to(struct bio *bio, const struct bvec_iter *iter, unsigned int skip,
 		     const void *buf, unsigned int len);
-void dmr_bio_endio(struct bio *bio, u8 status);
 
 int dmr_io_sync_regions(struct dm_io_client *client, struct block_device *bdev,
 			const sector_t *sectors, unsigned int n, sector_t count, blk_opf_t opf,
@@ -76,16 +70,12 @@ void dmr_flush_workqueue(struct workqueue_struct *wq);
 /* Longest dm device name, with its NUL (DM_NAME_LEN of uapi/linux/dm-ioctl.h). */
 #define DMR_NAME_LEN 128
 
-int dmr_target_name(struct dm_target *ti, char *name);
-struct mapped_device *dmr_target_md(struct dm_target *ti);
-
 /*
  * Per-CPU arrays of u64 slots. Updates are this_cpu operations: one instruction on x86,
  * safe against preemption and interrupts on the same CPU (end_io may run in hard
  * interrupt context), with no shared cache line.
  */
-u64 __percpu *dmr_percpu_alloc(size_t slots);
-void dmr_percpu_free(u64 __percpu *p);
+void __percpu *dmr_alloc_percpu(size_t size, size_t align);
 void dmr_percpu_add(u64 __percpu *p, size_t i, u64 v);
 u64 dmr_percpu_inc_return(u64 __percpu *p, size_t i);
 void dmr_percpu_max(u64 __percpu *p, size_t i, u64 v);

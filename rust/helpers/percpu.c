@@ -1,17 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/cpumask.h>
-#include <linux/gfp.h>
 #include <linux/percpu.h>
 
-u64 __percpu *dmr_percpu_alloc(size_t slots)
+/* __alloc_percpu is a macro (it wraps pcpu_alloc_noprof in the allocation profiling hooks). */
+void __percpu *dmr_alloc_percpu(size_t size, size_t align)
 {
-	return __alloc_percpu_gfp(slots * sizeof(u64), sizeof(u64), GFP_KERNEL);
-}
-
-void dmr_percpu_free(u64 __percpu *p)
-{
-	free_percpu(p);
+	return __alloc_percpu(size, align);
 }
 
 void dmr_percpu_add(u64 __percpu *p, size_t i, u64 v)

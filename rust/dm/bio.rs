@@ -6,6 +6,7 @@ use super::DmDev;
 use crate::rust::bindings;
 use kernel::block::SECTOR_SHIFT;
 use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::types::Opaque;
 
 /// Operation of a bio.
@@ -186,40 +187,89 @@ impl Bio {
 }
 
 /// What the lower layers change in a bio while processing it, saved in `map` so that the
-/// target can read the bio's data again after a failure and complete it a second time
-/// (see `dm_bio_record` in drivers/md/dm-bio-record.h).
+/// target can read the bio's data again after a failure and complete it a second time:
+/// the fields `dm_bio_record` saves (drivers/md/dm-bio-record.h, private to drivers/md).
+///
+/// Kept in Rust (it lives in every bio's per-bio data, and `map` records every bio), so a
+/// record costs no call into C beyond the atomic read of `__bi_remaining`.
 #[derive(Clone, Copy)]
-pub(crate) struct BioDetails(bindings::dmr_bio_details);
+pub(crate) struct BioDetails {
+    bdev: *mut bindings::block_device,
+    flags: c_ushort,
+    iter: bindings::bvec_iter,
+    end_io: bindings::bio_end_io_t,
+    remaining: c_int,
+}
 
 impl Default for BioDetails {
     fn default() -> Self {
-        // SAFETY: `dmr_bio_details` is plain data (pointers and integers); all-zero is valid.
-        Self(unsafe { core::mem::zeroed() })
+        Self {
+            bdev: core::ptr::null_mut(),
+            flags: 0,
+            iter: bindings::bvec_iter {
+                bi_sector: 0,
+                bi_size: 0,
+                bi_idx: 0,
+                bi_offset: 0,
+            },
+            end_io: None,
+            remaining: 0,
+        }
     }
 }
 
-// SAFETY: The saved pointers are only used with the bio they came from, by its owner.
+// SAFETY: The saved pointers are only used with the bio they came from, by its owner (a
+// `DeferredBio` restores them), on whichever thread completes it.
 unsafe impl Send for BioDetails {}
 
 impl BioDetails {
     /// First sector of the bio when it was recorded.
     pub(crate) fn sector(&self) -> u64 {
-        self.0.bi_iter.bi_sector
+        self.iter.bi_sector
     }
 
     /// Size in bytes of the bio when it was recorded.
     pub(crate) fn size(&self) -> u32 {
-        self.0.bi_iter.bi_size
+        self.iter.bi_size
+    }
+
+    /// Puts the saved fields back into `bio` (`dm_bio_restore`).
+    ///
+    /// # Safety
+    ///
+    /// `bio` must be the valid bio these details were recorded from, and its owner must be
+    /// the caller: no one else accesses it during the call (`__bi_remaining` is still
+    /// written atomically, as `atomic_set` does).
+    unsafe fn restore(&self, bio: *mut bindings::bio) {
+        // SAFETY: `bio` is valid and ours (caller's guarantee), and `__bi_remaining.counter`
+        // is an aligned `int` that the block layer only accesses atomically.
+        unsafe {
+            (*bio).bi_bdev = self.bdev;
+            (*bio).bi_flags = self.flags;
+            (*bio).bi_iter = self.iter;
+            Atomic::from_ptr(&raw mut (*bio).__bi_remaining.counter).store(self.remaining, Relaxed);
+            (*bio).bi_end_io = self.end_io;
+        }
     }
 }
 
 impl Bio {
-    /// Saves the state the lower layers will change.
+    /// Saves the state the lower layers will change (`dm_bio_record`).
+    #[inline]
     pub(crate) fn record(&self) -> BioDetails {
-        let mut d = BioDetails::default();
-        // SAFETY: The bio is valid (type invariant) and `d` is writable.
-        unsafe { bindings::dmr_bio_record(&mut d.0, self.as_raw()) };
-        d
+        let b = self.as_raw();
+        // SAFETY: The bio is valid and not modified by anyone else while we hold `&self`
+        // (type invariant); `__bi_remaining.counter` is an aligned `int` that is only
+        // accessed atomically, so reading it with `atomic_read` semantics is race-free.
+        unsafe {
+            BioDetails {
+                bdev: (*b).bi_bdev,
+                flags: (*b).bi_flags,
+                iter: (*b).bi_iter,
+                end_io: (*b).bi_end_io,
+                remaining: Atomic::from_ptr(&raw mut (*b).__bi_remaining.counter).load(Relaxed),
+            }
+        }
     }
 }
 
@@ -300,7 +350,7 @@ impl<P: Copy> DeferredBio<P> {
         unsafe {
             bindings::dmr_bio_copy_from(
                 self.bio.as_ptr(),
-                &details.0.bi_iter,
+                &details.iter,
                 skip,
                 buf.as_mut_ptr().cast(),
                 len,
@@ -318,7 +368,7 @@ impl<P: Copy> DeferredBio<P> {
         unsafe {
             bindings::dmr_bio_copy_to(
                 self.bio.as_ptr(),
-                &details.0.bi_iter,
+                &details.iter,
                 skip,
                 buf.as_ptr().cast(),
                 len,
@@ -328,13 +378,18 @@ impl<P: Copy> DeferredBio<P> {
     }
 
     /// Completes the bio with `status`, after restoring what `details` saved.
+    ///
+    /// `details` must be what [`Bio::record`] returned for this bio (the target keeps it in
+    /// the bio's own per-bio data): the bio gets exactly the saved fields back, so details
+    /// of another bio would hand it that bio's device, position and completion function.
     pub(crate) fn complete(self, details: &BioDetails, status: BlkStatus) {
         let p = self.into_raw();
-        // SAFETY: `p` is valid and completing it is our duty (type invariant); restoring
-        // the recorded fields undoes what the lower layers changed. Nobody else writes
-        // `bi_status` before `bio_endio` hands the bio back.
+        // SAFETY: `p` is valid and completing it is our duty (type invariant), so it is
+        // ours until `bio_endio` hands it back. `details` were recorded from it (the
+        // requirement above; not checked). Restoring them undoes what the lower layers
+        // changed.
         unsafe {
-            bindings::dmr_bio_restore(&details.0, p);
+            details.restore(p);
             (*p).bi_status = status.0;
             bindings::bio_endio(p);
         }

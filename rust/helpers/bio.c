@@ -8,24 +8,6 @@ void dmr_bio_set_dev(struct bio *bio, struct block_device *bdev)
 	bio_set_dev(bio, bdev);
 }
 
-void dmr_bio_record(struct dmr_bio_details *bd, struct bio *bio)
-{
-	bd->bi_bdev = bio->bi_bdev;
-	bd->bi_flags = bio->bi_flags;
-	bd->bi_iter = bio->bi_iter;
-	bd->bi_remaining = atomic_read(&bio->__bi_remaining);
-	bd->bi_end_io = bio->bi_end_io;
-}
-
-void dmr_bio_restore(const struct dmr_bio_details *bd, struct bio *bio)
-{
-	bio->bi_bdev = bd->bi_bdev;
-	bio->bi_flags = bd->bi_flags;
-	bio->bi_iter = bd->bi_iter;
-	atomic_set(&bio->__bi_remaining, bd->bi_remaining);
-	bio->bi_end_io = bd->bi_end_io;
-}
-
 /* Copies len bytes of the bio's data, starting skip bytes into iter, to buf. */
 void dmr_bio_copy_from(struct bio *bio, const struct bvec_iter *iter, unsigned int skip,
 		       void *buf, unsigned int len)

@@ -25,25 +25,10 @@ struct kobject;
 struct attribute;
 struct attribute_group;
 
-/*
- * The parts of a bio the lower layers change while they process it, saved before the bio
- * is submitted so a failed bio can be re-read or completed again (the same fields as
- * drivers/md/dm-bio-record.h, which is private to drivers/md).
- */
-struct dmr_bio_details {
-	struct block_device *bi_bdev;
-	unsigned long bi_flags;
-	struct bvec_iter bi_iter;
-	void *bi_end_io;
-	int bi_remaining;
-};
-
 void dmr_bio_set_dev(struct bio *bio, struct block_device *bdev);
 sector_t dmr_bdev_nr_sectors(struct block_device *bdev);
 unsigned int dmr_bdev_logical_block_size(struct block_device *bdev);
 
-void dmr_bio_record(struct dmr_bio_details *bd, struct bio *bio);
-void dmr_bio_restore(const struct dmr_bio_details *bd, struct bio *bio);
 void dmr_bio_copy_from(struct bio *bio, const struct bvec_iter *iter, unsigned int skip,
 		       void *buf, unsigned int len);
 void dmr_bio_copy_to(struct bio *bio, const struct bvec_iter *iter, unsigned int skip,

@@ -10,6 +10,7 @@
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
+#include <linux/ioprio.h>
 #include <linux/maple_tree.h>
 #include <linux/srcu.h>
 #include <linux/sysfs.h>
@@ -44,4 +45,9 @@ const blk_status_t DMR_BLK_STS_RESOURCE = BLK_STS_RESOURCE;
 /* Largest logical block size this kernel accepts (64 KiB with large folios, else a page). */
 const unsigned int DMR_BLK_MAX_BLOCK_SIZE = BLK_MAX_BLOCK_SIZE;
 const gfp_t DMR_GFP_NOIO = GFP_NOIO;
-const unsigned int DMR_MAX_COPIES_C = DMR_MAX_COPIES;
+/*
+ * IOPRIO_DEFAULT is IOPRIO_PRIO_VALUE(IOPRIO_CLASS_NONE, 0), a call of an inline function
+ * that cannot initialise a constant; this is the value it returns (class NONE, level 0,
+ * no hint).
+ */
+const unsigned short DMR_IOPRIO_DEFAULT = IOPRIO_CLASS_NONE << IOPRIO_CLASS_SHIFT;

@@ -4,6 +4,7 @@
 //! one bio on the stack that reports the block layer's status.
 
 use super::{BlkStatus, DmDev};
+use crate::logic::args::MAX_METADATA_COPIES;
 use crate::rust::bindings;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -15,6 +16,13 @@ use kernel::prelude::*;
 
 /// [`SECTOR_SIZE`] for byte counts and offsets in memory.
 const SECTOR_BYTES: usize = SECTOR_SIZE as usize;
+
+/// Most regions of one [`DmIo`] request: one per metadata copy.
+const MAX_REGIONS: usize = MAX_METADATA_COPIES as usize;
+
+// `write_regions` returns one bit per region in a `u64` (and dm-io one per region in an
+// `unsigned long`), and sets them all with `(1 << n) - 1`.
+const _: () = assert!(MAX_REGIONS < 64);
 
 /// A scope in which every memory allocation of the current task behaves as `GFP_NOIO`
 /// (`memalloc_noio_save`): code on a block device's error path must not let reclaim write
@@ -108,6 +116,79 @@ impl DmIo {
         })
     }
 
+    /// One synchronous dm-io request `opf` over `buf[offset..offset + len]` to (or from)
+    /// each of `sectors` of `dev`, in parallel. Returns dm-io's result (0 or a negative
+    /// errno) and the regions that failed, bit `i` for `sectors[i]`.
+    ///
+    /// The request and the regions live on this stack; `dm_io` waits for the I/O because no
+    /// notify function is given.
+    fn sync_io(
+        &self,
+        dev: &DmDev,
+        sectors: &[u64],
+        buf: &mut IoBuffer,
+        offset: usize,
+        len: usize,
+        opf: u32,
+    ) -> Result<(c_int, c_ulong)> {
+        if sectors.is_empty() || sectors.len() > MAX_REGIONS {
+            return Err(EINVAL);
+        }
+        let p = buf.range(offset, len)?;
+        let count = (len / SECTOR_BYTES) as u64;
+        let mut regions = [bindings::dm_io_region {
+            bdev: core::ptr::null_mut(),
+            sector: 0,
+            count: 0,
+        }; MAX_REGIONS];
+        for (region, &sector) in regions.iter_mut().zip(sectors) {
+            *region = bindings::dm_io_region {
+                bdev: dev.bdev(),
+                sector,
+                count,
+            };
+        }
+        // SAFETY: `is_vmalloc_addr` only compares the address with the vmalloc range.
+        let mem_type = if unsafe { kernel::bindings::is_vmalloc_addr(p.cast()) } {
+            bindings::dm_io_mem_type_DM_IO_VMA
+        } else {
+            bindings::dm_io_mem_type_DM_IO_KMEM
+        };
+        let mut req = bindings::dm_io_request {
+            bi_opf: opf,
+            mem: bindings::dm_io_memory {
+                type_: mem_type,
+                offset: 0,
+                ptr: bindings::dm_io_memory__bindgen_ty_1 { addr: p.cast() },
+            },
+            // No notify function: `dm_io` is synchronous.
+            notify: bindings::dm_io_notify {
+                fn_: None,
+                context: core::ptr::null_mut(),
+            },
+            client: self.client.as_ptr(),
+        };
+        let mut bits: c_ulong = 0;
+        // SAFETY: The client is valid (type invariant) and `dev` is open. `req` describes
+        // `len` bytes at `p`, inside `buf` (checked by `IoBuffer::range`), which is kmalloc
+        // or vmalloc memory (never the stack) of the type `mem_type` says and is borrowed
+        // mutably until this returns; `regions` has `sectors.len()` filled entries (at most
+        // `MAX_REGIONS`, checked above), each `count` sectors; `bits` is a valid
+        // out-pointer and the unsupported-bits pointer may be NULL. Without a notify
+        // function `dm_io` returns only when every region's I/O has completed.
+        let r = unsafe {
+            bindings::dm_io(
+                &mut req,
+                sectors.len() as c_uint,
+                regions.as_mut_ptr(),
+                &mut bits,
+                core::ptr::null_mut(),
+                bindings::DMR_IOPRIO_DEFAULT,
+            )
+        };
+        Ok((r, bits))
+    }
+
     /// One synchronous request `opf` over `buf[offset..offset + len]` at `sector` of `dev`.
     fn io(
         &self,
@@ -118,25 +199,8 @@ impl DmIo {
         len: usize,
         opf: u32,
     ) -> Result {
-        let p = buf.range(offset, len)?;
-        let sectors = [sector];
-        let mut bits: c_ulong = 0;
-        // SAFETY: The client is valid (type invariant), `dev` is open, `sectors` has one
-        // entry, `p` points to `len` bytes of a kmalloc/vmalloc buffer (checked by
-        // `IoBuffer::range`) and `bits` is a valid out-pointer. dm-io waits for completion
-        // before returning.
-        kernel::error::to_result(unsafe {
-            bindings::dmr_io_sync_regions(
-                self.client.as_ptr(),
-                dev.bdev(),
-                sectors.as_ptr(),
-                1,
-                (len / SECTOR_BYTES) as u64,
-                opf,
-                p.cast(),
-                &mut bits,
-            )
-        })
+        let (r, _) = self.sync_io(dev, &[sector], buf, offset, len, opf)?;
+        kernel::error::to_result(r)
     }
 
     /// Reads `len` bytes at `sector` of `dev` into `buf[offset..offset + len]`. Sleeps.
@@ -178,27 +242,7 @@ impl DmIo {
         len: usize,
         fua: bool,
     ) -> Result<u64> {
-        if sectors.is_empty() || sectors.len() > bindings::DMR_MAX_COPIES_C as usize {
-            return Err(EINVAL);
-        }
-        let p = buf.range(offset, len)?;
-        let opf = write_opf(fua);
-        let mut bits: c_ulong = 0;
-        // SAFETY: The client is valid, `dev` is open, `sectors` has `sectors.len()` entries
-        // (checked against the helper's limit), `p` points to `len` bytes of an `IoBuffer`,
-        // and `bits` is a valid out-pointer. dm-io waits for completion.
-        let r = unsafe {
-            bindings::dmr_io_sync_regions(
-                self.client.as_ptr(),
-                dev.bdev(),
-                sectors.as_ptr(),
-                sectors.len() as u32,
-                (len / SECTOR_BYTES) as u64,
-                opf,
-                p.cast(),
-                &mut bits,
-            )
-        };
+        let (r, bits) = self.sync_io(dev, sectors, buf, offset, len, write_opf(fua))?;
         // dm-io can fail before it sends anything, leaving no bit set: every region failed.
         if r != 0 && bits == 0 {
             return Ok((1u64 << sectors.len()) - 1);

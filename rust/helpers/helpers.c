@@ -12,7 +12,6 @@
 
 #include "bio.c"
 #include "blk.c"
-#include "dm-io.c"
 #include "maple_tree.c"
 #include "mm.c"
 #include "percpu.c"

@@ -11,12 +11,8 @@
 #include <linux/blk_types.h>
 #include <linux/bvec.h>
 
-/* Most metadata copies a target may keep (one dm-io region each). */
-#define DMR_MAX_COPIES 16
-
 struct bio;
 struct block_device;
-struct dm_io_client;
 struct maple_tree;
 struct srcu_struct;
 struct srcu_ctr;
@@ -33,10 +29,6 @@ void dmr_bio_copy_from(struct bio *bio, const struct bvec_iter *iter, unsigned i
 		       void *buf, unsigned int len);
 void dmr_bio_copy_to(struct bio *bio, const struct bvec_iter *iter, unsigned int skip,
 		     const void *buf, unsigned int len);
-
-int dmr_io_sync_regions(struct dm_io_client *client, struct block_device *bdev,
-			const sector_t *sectors, unsigned int n, sector_t count, blk_opf_t opf,
-			void *buf, unsigned long *error_bits);
 
 void dmr_mt_init(struct maple_tree *mt);
 void dmr_mt_destroy(struct maple_tree *mt);

@@ -341,40 +341,63 @@ impl<P: Copy> DeferredBio<P> {
         unsafe { Bio::from_raw(self.bio.as_ptr()) }
     }
 
+    /// Calls `f(segment, at)` for every single-page segment of the `len` bytes of the
+    /// bio's data that start `skip` bytes into the data as `details` saw it; `at` is the
+    /// segment's offset in those bytes. The caller checked the range with `data_range`.
+    /// The loop of `__bio_for_each_segment`, over C forwarders of its inline parts.
+    fn for_each_segment(
+        &self,
+        details: &BioDetails,
+        skip: u32,
+        len: u32,
+        mut f: impl FnMut(&mut bindings::bio_vec, usize) -> Result,
+    ) -> Result {
+        let bio = self.bio.as_ptr();
+        let mut it = details.iter;
+        // SAFETY: The bio is valid and ours (type invariant), so its vector stays as it was
+        // when `details` were recorded; `it` is that recorded iterator, and `skip` is within
+        // its size (checked by the caller with `data_range`).
+        unsafe { bindings::dmr_bio_advance_iter(bio, &mut it, skip) };
+        it.bi_size = len;
+        let mut at = 0usize;
+        while it.bi_size > 0 {
+            // SAFETY: As above; `it` still has data left in the bio's vector, so it points
+            // at a segment.
+            let mut bv = unsafe { bindings::dmr_bio_iter_iovec(bio, &it) };
+            f(&mut bv, at)?;
+            at += bv.bv_len as usize;
+            // SAFETY: As above; `bv.bv_len` is the length of the segment at `it`.
+            unsafe { bindings::dmr_bio_advance_iter_single(bio, &mut it, bv.bv_len) };
+        }
+        Ok(())
+    }
+
     /// Copies `buf.len()` bytes of the bio's data, from `skip` bytes into the data as
     /// `details` saw it, into `buf`. Returns `EINVAL` when that is outside the data.
     pub(crate) fn copy_from(&self, details: &BioDetails, skip: u32, buf: &mut [u8]) -> Result {
         let len = data_range(details, skip, buf.len())?;
-        // SAFETY: The bio is valid and its data pages stay allocated until it completes;
-        // the range is within the recorded iterator (checked by `data_range`) and `buf` is writable.
-        unsafe {
-            bindings::dmr_bio_copy_from(
-                self.bio.as_ptr(),
-                &details.iter,
-                skip,
-                buf.as_mut_ptr().cast(),
-                len,
-            )
-        };
-        Ok(())
+        self.for_each_segment(details, skip, len, |bv, at| {
+            let to = buf.get_mut(at..at + bv.bv_len as usize).ok_or(EINVAL)?;
+            // SAFETY: `bv` is a single-page segment of the bio's data, whose pages stay
+            // allocated while the bio is ours (type invariant); `to` is `bv_len` writable
+            // bytes.
+            unsafe { bindings::dmr_memcpy_from_bvec(to.as_mut_ptr().cast(), bv) };
+            Ok(())
+        })
     }
 
-    /// Copies `buf` into the bio's data at `skip` bytes (as `details` saw it).
+    /// Copies `buf` into the bio's data at `skip` bytes (as `details` saw it). Returns
+    /// `EINVAL` when that is outside the data.
     pub(crate) fn copy_to(&mut self, details: &BioDetails, skip: u32, buf: &[u8]) -> Result {
         let len = data_range(details, skip, buf.len())?;
-        // SAFETY: The bio is valid and ours to complete (type invariant), so its data pages
-        // stay allocated and writing them is allowed; the range is within the recorded
-        // iterator (checked by `data_range`) and `buf` is readable for `len` bytes.
-        unsafe {
-            bindings::dmr_bio_copy_to(
-                self.bio.as_ptr(),
-                &details.iter,
-                skip,
-                buf.as_ptr().cast(),
-                len,
-            )
-        };
-        Ok(())
+        self.for_each_segment(details, skip, len, |bv, at| {
+            let from = buf.get(at..at + bv.bv_len as usize).ok_or(EINVAL)?;
+            // SAFETY: `bv` is a single-page segment of the bio's data, whose pages stay
+            // allocated while the bio is ours (type invariant), and `&mut self` lets us
+            // write them; `from` is `bv_len` readable bytes.
+            unsafe { bindings::dmr_memcpy_to_bvec(bv, from.as_ptr().cast()) };
+            Ok(())
+        })
     }
 
     /// Completes the bio with `status`, after restoring what `details` saved.

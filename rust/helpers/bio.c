@@ -8,34 +8,28 @@ void dmr_bio_set_dev(struct bio *bio, struct block_device *bdev)
 	bio_set_dev(bio, bdev);
 }
 
-/* Copies len bytes of the bio's data, starting skip bytes into iter, to buf. */
-void dmr_bio_copy_from(struct bio *bio, const struct bvec_iter *iter, unsigned int skip,
-		       void *buf, unsigned int len)
+struct bio_vec dmr_bio_iter_iovec(struct bio *bio, const struct bvec_iter *iter)
 {
-	struct bvec_iter it = *iter;
-	struct bio_vec bv;
-	char *p = buf;
-
-	bio_advance_iter(bio, &it, skip);
-	it.bi_size = len;
-	__bio_for_each_segment(bv, bio, it, it) {
-		memcpy_from_bvec(p, &bv);
-		p += bv.bv_len;
-	}
+	return bio_iter_iovec(bio, *iter);
 }
 
-/* Copies len bytes from buf into the bio's data, starting skip bytes into iter. */
-void dmr_bio_copy_to(struct bio *bio, const struct bvec_iter *iter, unsigned int skip,
-		     const void *buf, unsigned int len)
+void dmr_bio_advance_iter(const struct bio *bio, struct bvec_iter *iter, unsigned int bytes)
 {
-	struct bvec_iter it = *iter;
-	struct bio_vec bv;
-	const char *p = buf;
+	bio_advance_iter(bio, iter, bytes);
+}
 
-	bio_advance_iter(bio, &it, skip);
-	it.bi_size = len;
-	__bio_for_each_segment(bv, bio, it, it) {
-		memcpy_to_bvec(&bv, p);
-		p += bv.bv_len;
-	}
+void dmr_bio_advance_iter_single(const struct bio *bio, struct bvec_iter *iter,
+				 unsigned int bytes)
+{
+	bio_advance_iter_single(bio, iter, bytes);
+}
+
+void dmr_memcpy_from_bvec(char *to, struct bio_vec *bvec)
+{
+	memcpy_from_bvec(to, bvec);
+}
+
+void dmr_memcpy_to_bvec(struct bio_vec *bvec, const char *from)
+{
+	memcpy_to_bvec(bvec, from);
 }

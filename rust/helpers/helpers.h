@@ -25,10 +25,12 @@ void dmr_bio_set_dev(struct bio *bio, struct block_device *bdev);
 sector_t dmr_bdev_nr_sectors(struct block_device *bdev);
 unsigned int dmr_bdev_logical_block_size(struct block_device *bdev);
 
-void dmr_bio_copy_from(struct bio *bio, const struct bvec_iter *iter, unsigned int skip,
-		       void *buf, unsigned int len);
-void dmr_bio_copy_to(struct bio *bio, const struct bvec_iter *iter, unsigned int skip,
-		     const void *buf, unsigned int len);
+struct bio_vec dmr_bio_iter_iovec(struct bio *bio, const struct bvec_iter *iter);
+void dmr_bio_advance_iter(const struct bio *bio, struct bvec_iter *iter, unsigned int bytes);
+void dmr_bio_advance_iter_single(const struct bio *bio, struct bvec_iter *iter,
+				 unsigned int bytes);
+void dmr_memcpy_from_bvec(char *to, struct bio_vec *bvec);
+void dmr_memcpy_to_bvec(struct bio_vec *bvec, const char *from);
 
 void dmr_mt_init(struct maple_tree *mt);
 void dmr_mt_destroy(struct maple_tree *mt);

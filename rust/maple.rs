@@ -55,7 +55,9 @@ impl ValueTree {
             // INVARIANT: `mt_init_flags(MT_FLAGS_USE_RCU)` makes an empty tree in RCU mode
             // (no entries, so none that is not a tagged value).
             // SAFETY: `slot` is valid for writes; `mt_init_flags` initialises it fully.
-            tree <- Opaque::ffi_init(|slot| unsafe { bindings::dmr_mt_init(slot) }),
+            tree <- Opaque::ffi_init(|slot| unsafe {
+                bindings::dmr_mt_init_flags(slot, bindings::MT_FLAGS_USE_RCU)
+            }),
         })
     }
 
@@ -120,9 +122,10 @@ impl ValueTree {
     /// no [`Self::get`] or [`Self::first_in`] may run concurrently (writers are
     /// serialised by the tree's lock as always).
     pub(crate) unsafe fn exclusive(&self) -> Exclusive<'_> {
-        // SAFETY: The tree is initialised; the helper takes the tree's lock to change the
-        // flag. The caller guarantees that no lock-free reader runs until the guard drops.
-        unsafe { bindings::dmr_mt_set_in_rcu(self.raw(), false) };
+        // SAFETY: The tree is initialised; `mt_clear_in_rcu` takes the tree's lock to change
+        // the flag. The caller guarantees that no lock-free reader runs until the guard
+        // drops.
+        unsafe { bindings::dmr_mt_clear_in_rcu(self.raw()) };
         Exclusive(self)
     }
 
@@ -138,17 +141,25 @@ pub(crate) struct Exclusive<'a>(&'a ValueTree);
 
 impl Drop for Exclusive<'_> {
     fn drop(&mut self) {
-        // SAFETY: The tree is initialised; switching RCU mode on (under the tree's lock)
-        // is always allowed, and makes lock-free readers safe again from here on.
-        unsafe { bindings::dmr_mt_set_in_rcu(self.0.raw(), true) };
+        // SAFETY: The tree is initialised; switching RCU mode on (`mt_set_in_rcu` takes the
+        // tree's lock) is always allowed, and makes lock-free readers safe again from here
+        // on.
+        unsafe { bindings::dmr_mt_set_in_rcu(self.0.raw()) };
     }
 }
 
 #[pinned_drop]
 impl PinnedDrop for ValueTree {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: The tree is initialised and no reader can hold a reference to it any
-        // more (we are being dropped); values need no freeing.
-        unsafe { bindings::dmr_mt_destroy(self.raw()) };
+        // RCU mode is switched off first so that the nodes are freed at once instead of by
+        // RCU callbacks walking a dead tree (that walk crashed on a 100,000-entry tree in
+        // 7.3.4: `mte_dead_walk()` from `mt_free_walk()`).
+        // SAFETY: The tree is initialised and nobody can read it any more (we are being
+        // dropped, and readers borrow `self`), so leaving RCU mode is allowed and
+        // `mtree_destroy` may free the nodes; values need no freeing.
+        unsafe {
+            bindings::dmr_mt_clear_in_rcu(self.raw());
+            bindings::mtree_destroy(self.raw());
+        }
     }
 }

@@ -32,9 +32,9 @@ void dmr_bio_advance_iter_single(const struct bio *bio, struct bvec_iter *iter,
 void dmr_memcpy_from_bvec(char *to, struct bio_vec *bvec);
 void dmr_memcpy_to_bvec(struct bio_vec *bvec, const char *from);
 
-void dmr_mt_init(struct maple_tree *mt);
-void dmr_mt_destroy(struct maple_tree *mt);
-void dmr_mt_set_in_rcu(struct maple_tree *mt, bool on);
+void dmr_mt_init_flags(struct maple_tree *mt, unsigned int flags);
+void dmr_mt_set_in_rcu(struct maple_tree *mt);
+void dmr_mt_clear_in_rcu(struct maple_tree *mt);
 
 int dmr_srcu_init(struct srcu_struct *ssp);
 struct srcu_ctr __percpu *dmr_srcu_down_read(struct srcu_struct *ssp);

@@ -5,7 +5,8 @@
 //! Writers change only the current CPU's copy with `this_cpu` operations (one instruction
 //! on x86, safe against preemption and against interrupts on the same CPU, no atomics
 //! shared between CPUs); readers add up every possible CPU's copy. The `kernel` crate has
-//! no per-CPU allocator wrapper; the `this_cpu` macros are C helpers.
+//! no per-CPU allocator or `this_cpu` wrapper: the macros (`__alloc_percpu`, `this_cpu_*`,
+//! `per_cpu_ptr`) are reached through C forwarders (rust/helpers/percpu.c).
 
 use crate::rust::bindings;
 use core::ptr::NonNull;
@@ -49,7 +50,7 @@ impl<const N: usize> PerCpuSlots<N> {
     pub(crate) fn add(&self, i: usize, v: u64) {
         if i < N {
             // SAFETY: `ptr` is a live per-CPU array of `N` slots (type invariant), `i < N`.
-            unsafe { bindings::dmr_percpu_add(self.ptr.as_ptr(), i, v) };
+            unsafe { bindings::dmr_this_cpu_add_u64(self.ptr.as_ptr(), i, v) };
         }
     }
 
@@ -61,16 +62,30 @@ impl<const N: usize> PerCpuSlots<N> {
         }
         // SAFETY: `ptr` is a live per-CPU array of `N` slots (type invariant), and `i < N`
         // was checked above.
-        unsafe { bindings::dmr_percpu_inc_return(self.ptr.as_ptr(), i) }
+        unsafe { bindings::dmr_this_cpu_inc_return_u64(self.ptr.as_ptr(), i) }
     }
 
     /// Raises slot `i` of the current CPU to `v` if it is lower. Any context.
     #[inline]
     pub(crate) fn max(&self, i: usize, v: u64) {
-        if i < N {
-            // SAFETY: `ptr` is a live per-CPU array of `N` slots (type invariant), and
-            // `i < N` was checked just above.
-            unsafe { bindings::dmr_percpu_max(self.ptr.as_ptr(), i, v) };
+        if i >= N {
+            return;
+        }
+        let p = self.ptr.as_ptr();
+        // SAFETY: `ptr` is a live per-CPU array of `N` slots (type invariant), and `i < N`
+        // was checked above.
+        let mut old = unsafe { bindings::dmr_this_cpu_read_u64(p, i) };
+        // `this_cpu_cmpxchg` is atomic against interrupts on its CPU: a retry follows only
+        // an update by an interrupt, or a move of this task to another CPU between the two
+        // calls (the cmpxchg then compares that CPU's slot, and the loop goes on with its
+        // value). The loop ends when `v` is stored over a lower value or is not higher.
+        while v > old {
+            // SAFETY: As for the read above.
+            let prev = unsafe { bindings::dmr_this_cpu_cmpxchg_u64(p, i, old, v) };
+            if prev == old {
+                break;
+            }
+            old = prev;
         }
     }
 
@@ -80,7 +95,7 @@ impl<const N: usize> PerCpuSlots<N> {
     pub(crate) fn for_each_cpu(&self, mut f: impl FnMut(&CpuSlots<'_, N>)) {
         for cpu in possible_cpus() {
             // SAFETY: `cpu` is a possible CPU and `ptr` a live per-CPU allocation.
-            let base = unsafe { bindings::dmr_percpu_cpu_ptr(self.ptr.as_ptr(), cpu) };
+            let base = unsafe { bindings::dmr_per_cpu_ptr(self.ptr.as_ptr(), cpu) }.cast_const();
             f(&CpuSlots {
                 base,
                 _p: core::marker::PhantomData,
@@ -96,8 +111,15 @@ impl<const N: usize> PerCpuSlots<N> {
             return;
         }
         for cpu in possible_cpus() {
-            // SAFETY: `cpu` is a possible CPU, `ptr` a live per-CPU allocation, `i < N`.
-            unsafe { bindings::dmr_percpu_write(self.ptr.as_ptr(), cpu, i, v) };
+            // SAFETY: `cpu` is a possible CPU and `ptr` a live per-CPU allocation of `N`
+            // slots, so `per_cpu_ptr` gives that CPU's `N` slots and `i < N` (checked above)
+            // is one of them. The volatile store is `WRITE_ONCE`: the owning CPU updates
+            // the slot with single this_cpu instructions, so it sees either value whole.
+            unsafe {
+                bindings::dmr_per_cpu_ptr(self.ptr.as_ptr(), cpu)
+                    .add(i)
+                    .write_volatile(v)
+            };
         }
     }
 }
@@ -109,13 +131,20 @@ impl<const N: usize> Drop for PerCpuSlots<N> {
     }
 }
 
-/// The possible CPUs, in order.
+/// The possible CPUs, in order (`for_each_possible_cpu`).
 fn possible_cpus() -> impl Iterator<Item = u32> {
-    let mut cpu: c_int = -1;
+    let nr = kernel::cpu::nr_cpu_ids();
+    let mut prev: c_int = -1;
     core::iter::from_fn(move || {
-        // SAFETY: Any CPU number, or -1 to start, may be passed.
-        cpu = unsafe { bindings::dmr_next_possible_cpu(cpu) };
-        u32::try_from(cpu).ok()
+        // SAFETY: `prev` is -1 or the last CPU returned, which is below `nr_cpu_ids`: the
+        // arguments `cpumask_next` accepts.
+        let cpu = unsafe { bindings::dmr_cpumask_next_possible(prev) };
+        if cpu >= nr {
+            return None;
+        }
+        // `cpu < nr_cpu_ids`, which fits a C `int`.
+        prev = cpu as c_int;
+        Some(cpu)
     })
 }
 

@@ -55,12 +55,12 @@ void dmr_flush_workqueue(struct workqueue_struct *wq);
  * interrupt context), with no shared cache line.
  */
 void __percpu *dmr_alloc_percpu(size_t size, size_t align);
-void dmr_percpu_add(u64 __percpu *p, size_t i, u64 v);
-u64 dmr_percpu_inc_return(u64 __percpu *p, size_t i);
-void dmr_percpu_max(u64 __percpu *p, size_t i, u64 v);
-const u64 *dmr_percpu_cpu_ptr(u64 __percpu *p, unsigned int cpu);
-void dmr_percpu_write(u64 __percpu *p, unsigned int cpu, size_t i, u64 v);
-int dmr_next_possible_cpu(int prev);
+void dmr_this_cpu_add_u64(u64 __percpu *p, size_t i, u64 v);
+u64 dmr_this_cpu_inc_return_u64(u64 __percpu *p, size_t i);
+u64 dmr_this_cpu_read_u64(u64 __percpu *p, size_t i);
+u64 dmr_this_cpu_cmpxchg_u64(u64 __percpu *p, size_t i, u64 old, u64 new);
+u64 *dmr_per_cpu_ptr(u64 __percpu *p, unsigned int cpu);
+unsigned int dmr_cpumask_next_possible(int n);
 
 /*
  * A kobject whose attributes Rust implements. `data` is handed to every show/store call

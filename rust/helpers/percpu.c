@@ -9,45 +9,32 @@ void __percpu *dmr_alloc_percpu(size_t size, size_t align)
 	return __alloc_percpu(size, align);
 }
 
-void dmr_percpu_add(u64 __percpu *p, size_t i, u64 v)
+void dmr_this_cpu_add_u64(u64 __percpu *p, size_t i, u64 v)
 {
 	this_cpu_add(p[i], v);
 }
 
-u64 dmr_percpu_inc_return(u64 __percpu *p, size_t i)
+u64 dmr_this_cpu_inc_return_u64(u64 __percpu *p, size_t i)
 {
 	return this_cpu_inc_return(p[i]);
 }
 
-void dmr_percpu_max(u64 __percpu *p, size_t i, u64 v)
+u64 dmr_this_cpu_read_u64(u64 __percpu *p, size_t i)
 {
-	u64 old = this_cpu_read(p[i]);
-
-	/* this_cpu_cmpxchg is interrupt-safe; a retry only follows a local interrupt. */
-	while (v > old) {
-		u64 prev = this_cpu_cmpxchg(p[i], old, v);
-
-		if (prev == old)
-			break;
-		old = prev;
-	}
+	return this_cpu_read(p[i]);
 }
 
-const u64 *dmr_percpu_cpu_ptr(u64 __percpu *p, unsigned int cpu)
+u64 dmr_this_cpu_cmpxchg_u64(u64 __percpu *p, size_t i, u64 old, u64 new)
+{
+	return this_cpu_cmpxchg(p[i], old, new);
+}
+
+u64 *dmr_per_cpu_ptr(u64 __percpu *p, unsigned int cpu)
 {
 	return per_cpu_ptr(p, cpu);
 }
 
-/* A store into another CPU's slot (maxima at reset); it may lose a racing update. */
-void dmr_percpu_write(u64 __percpu *p, unsigned int cpu, size_t i, u64 v)
+unsigned int dmr_cpumask_next_possible(int n)
 {
-	WRITE_ONCE(per_cpu_ptr(p, cpu)[i], v);
-}
-
-/* The next possible CPU after prev (-1 for the first); -1 after the last. */
-int dmr_next_possible_cpu(int prev)
-{
-	unsigned int cpu = cpumask_next(prev, cpu_possible_mask);
-
-	return cpu < nr_cpu_ids ? cpu : -1;
+	return cpumask_next(n, cpu_possible_mask);
 }

@@ -45,6 +45,7 @@ const blk_status_t DMR_BLK_STS_RESOURCE = BLK_STS_RESOURCE;
 /* Largest logical block size this kernel accepts (64 KiB with large folios, else a page). */
 const unsigned int DMR_BLK_MAX_BLOCK_SIZE = BLK_MAX_BLOCK_SIZE;
 const gfp_t DMR_GFP_NOIO = GFP_NOIO;
+const int DMR_WORK_CPU_UNBOUND = WORK_CPU_UNBOUND;
 /*
  * IOPRIO_DEFAULT is IOPRIO_PRIO_VALUE(IOPRIO_CLASS_NONE, 0), a call of an inline function
  * that cannot initialise a constant; this is the value it returns (class NONE, level 0,

@@ -10,6 +10,7 @@
 #include <linux/types.h>
 #include <linux/blk_types.h>
 #include <linux/bvec.h>
+#include <linux/workqueue_types.h>
 
 struct bio;
 struct block_device;
@@ -17,6 +18,7 @@ struct maple_tree;
 struct srcu_struct;
 struct srcu_ctr;
 struct workqueue_struct;
+struct delayed_work;
 struct kobject;
 struct attribute;
 struct attribute_group;
@@ -45,6 +47,7 @@ void dmr_memalloc_noio_restore(unsigned int flags);
 
 struct workqueue_struct *dmr_alloc_ordered_workqueue(const char *name);
 void dmr_flush_workqueue(struct workqueue_struct *wq);
+void dmr_init_delayed_work(struct delayed_work *dwork, work_func_t fn);
 
 /* Longest dm device name, with its NUL (DM_NAME_LEN of uapi/linux/dm-ioctl.h). */
 #define DMR_NAME_LEN 128
@@ -88,10 +91,5 @@ void dmr_kobj_wait_released(void);
 int dmr_kobj_rename(struct dmr_kobj *k, const char *name);
 void dmr_kobj_notify(struct dmr_kobj *k, const char *dir, const char *attr);
 
-/* A function run every period_ms on the system workqueue until stopped. */
-struct dmr_ticker;
-struct dmr_ticker *dmr_ticker_start(void (*fn)(const void *data), const void *data,
-				    unsigned int period_ms);
-void dmr_ticker_stop(struct dmr_ticker *t);
 
 #endif /* DM_REMAP_HELPERS_H */

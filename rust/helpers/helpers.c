@@ -17,4 +17,5 @@
 #include "percpu.c"
 #include "srcu.c"
 #include "sysfs.c"
+#include "wait.c"
 #include "workqueue.c"

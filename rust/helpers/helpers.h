@@ -19,9 +19,7 @@ struct srcu_struct;
 struct srcu_ctr;
 struct workqueue_struct;
 struct delayed_work;
-struct kobject;
 struct attribute;
-struct attribute_group;
 
 void dmr_bio_set_dev(struct bio *bio, struct block_device *bdev);
 sector_t dmr_bdev_nr_sectors(struct block_device *bdev);
@@ -65,31 +63,8 @@ u64 dmr_this_cpu_cmpxchg_u64(u64 __percpu *p, size_t i, u64 old, u64 new);
 u64 *dmr_per_cpu_ptr(u64 __percpu *p, unsigned int cpu);
 unsigned int dmr_cpumask_next_possible(int n);
 
-/*
- * A kobject whose attributes Rust implements. `data` is handed to every show/store call
- * and to `release` when the last reference goes; the attribute of a call is identified
- * by the `id` of its struct dmr_attribute.
- */
-struct dmr_attribute {
-	struct attribute attr;
-	unsigned int id;
-};
-
-typedef long (*dmr_show_fn)(const void *data, unsigned int id, char *buf);
-typedef long (*dmr_store_fn)(const void *data, unsigned int id, const char *buf,
-			     size_t len);
-typedef void (*dmr_release_fn)(const void *data);
-
-struct dmr_kobj;
 void dmr_attr_init(struct attribute *attr);
-struct dmr_kobj *dmr_kobj_create(struct dmr_kobj *parent, const char *name,
-				 const struct attribute_group *const *groups, const void *data,
-				 dmr_show_fn show, dmr_store_fn store, dmr_release_fn release,
-				 int *err);
-void dmr_kobj_remove(struct dmr_kobj *k);
-void dmr_kobj_wait_released(void);
-int dmr_kobj_rename(struct dmr_kobj *k, const char *name);
-void dmr_kobj_notify(struct dmr_kobj *k, const char *dir, const char *attr);
 
+void dmr_wait_var_event_zero(int *var);
 
 #endif /* DM_REMAP_HELPERS_H */

@@ -258,7 +258,7 @@ impl TargetHandle {
 }
 
 /// Room for a dm device name and its NUL (`DM_NAME_LEN`).
-pub(crate) const NAME_LEN: usize = bindings::DMR_NAME_LEN as usize;
+pub(crate) const NAME_LEN: usize = bindings::DM_NAME_LEN as usize;
 
 /// A device-mapper target type.
 ///

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C code for the Rust side: out-of-line forwarders of static inline functions and macros,
- * and, until they move to Rust (issue 13), the kobject type, the ticker, the dm-io request
- * builders, the bio copy loops and the per-CPU max loop. See helpers.h.
+ * Out-of-line forwarders of the static inline functions and macros dm-remap's Rust code
+ * calls, which bindgen cannot turn into callable functions. Each one only forwards its
+ * arguments; all logic is in rust/, and exported functions are called from Rust directly.
  *
- * One file per subsystem, #included here so that they build as one object (as in the
- * kernel's rust/helpers/). Sorted alphabetically.
+ * One file per subsystem, #included here so that they build as one object, as in the
+ * kernel's rust/helpers/ (whose helpers Rust code reaches as kernel::bindings). Sorted
+ * alphabetically; the prototypes are in helpers.h.
  */
 
 #include "helpers.h"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * C helpers for dm-remap's Rust code: out-of-line forwarders of static inline functions
- * and macros that bindgen cannot turn into callable Rust functions, and (until they move
- * to Rust) the types and functions of the C code listed in helpers.c.
+ * Prototypes of the forwarders in rust/helpers/ (see helpers.c): out-of-line versions of
+ * static inline functions and macros for dm-remap's Rust code. bindgen reads this file
+ * through rust/bindings.h.
  */
 #ifndef DM_REMAP_HELPERS_H
 #define DM_REMAP_HELPERS_H
@@ -46,9 +46,6 @@ void dmr_memalloc_noio_restore(unsigned int flags);
 struct workqueue_struct *dmr_alloc_ordered_workqueue(const char *name);
 void dmr_flush_workqueue(struct workqueue_struct *wq);
 void dmr_init_delayed_work(struct delayed_work *dwork, work_func_t fn);
-
-/* Longest dm device name, with its NUL (DM_NAME_LEN of uapi/linux/dm-ioctl.h). */
-#define DMR_NAME_LEN 128
 
 /*
  * Per-CPU arrays of u64 slots. Updates are this_cpu operations: one instruction on x86,

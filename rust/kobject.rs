@@ -397,6 +397,8 @@ unsafe extern "C" fn sysfs_show(
     // SAFETY: Every kobject of `KTYPE` is the `kobj` of a `RawDir` (`Opaque` has the
     // layout of what it wraps), alive during the call (sysfs holds a reference); `attr`
     // is the `attr` of an `Attr` of its tables; the fields are read through raw pointers.
+    // `show` is `show_files::<T>` for the `T` whose `Arc` is `data`, and `buf` is the page
+    // sysfs passed.
     unsafe {
         let k = kernel::container_of!(Opaque::cast_from(kobj).cast_mut(), RawDir, kobj);
         let id = (*kernel::container_of!(attr, Attr, attr)).id;
@@ -415,7 +417,11 @@ unsafe extern "C" fn sysfs_store(
     buf: *const c_char,
     len: usize,
 ) -> isize {
-    // SAFETY: As in `sysfs_show`: `kobj` is in a live `RawDir`, `attr` in an `Attr`.
+    // SAFETY: Every kobject of `KTYPE` is the `kobj` of a `RawDir` (`Opaque` has the
+    // layout of what it wraps), alive during the call (sysfs holds a reference); `attr`
+    // is the `attr` of an `Attr` of its tables; the fields are read through raw pointers.
+    // `store` is `store_files::<T>` for the `T` whose `Arc` is `data`, and `buf` holds the
+    // `len` bytes sysfs passed.
     unsafe {
         let k = kernel::container_of!(Opaque::cast_from(kobj).cast_mut(), RawDir, kobj);
         let id = (*kernel::container_of!(attr, Attr, attr)).id;

@@ -80,7 +80,8 @@ impl<const N: usize> PerCpuSlots<N> {
         // calls (the cmpxchg then compares that CPU's slot, and the loop goes on with its
         // value). The loop ends when `v` is stored over a lower value or is not higher.
         while v > old {
-            // SAFETY: As for the read above.
+            // SAFETY: `p` is a live per-CPU array of `N` slots (type invariant), and `i < N`
+            // was checked at the top.
             let prev = unsafe { bindings::dmr_this_cpu_cmpxchg_u64(p, i, old, v) };
             if prev == old {
                 break;

@@ -361,12 +361,13 @@ impl<P: Copy> DeferredBio<P> {
         it.bi_size = len;
         let mut at = 0usize;
         while it.bi_size > 0 {
-            // SAFETY: As above; `it` still has data left in the bio's vector, so it points
-            // at a segment.
+            // SAFETY: The bio is valid and ours, its vector unchanged since `details` were
+            // recorded; `it` still has data left in that vector, so it points at a segment.
             let mut bv = unsafe { bindings::dmr_bio_iter_iovec(bio, &it) };
             f(&mut bv, at)?;
             at += bv.bv_len as usize;
-            // SAFETY: As above; `bv.bv_len` is the length of the segment at `it`.
+            // SAFETY: The bio is valid and ours, `it` points into its vector, and
+            // `bv.bv_len` is the length of the segment at `it` (at most what is left there).
             unsafe { bindings::dmr_bio_advance_iter_single(bio, &mut it, bv.bv_len) };
         }
         Ok(())

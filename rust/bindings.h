@@ -10,21 +10,20 @@
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
+#include <linux/ioprio.h>
 #include <linux/maple_tree.h>
 #include <linux/srcu.h>
 #include <linux/sysfs.h>
 #include <linux/workqueue.h>
 
-#include "helpers.h"
+#include "helpers/helpers.h"
 
 /*
  * Macros with casts that bindgen cannot evaluate, exposed as typed constants
  * (the same trick as the kernel's own rust/bindings/bindings_helper.h).
  */
 const blk_opf_t DMR_REQ_OP_MASK = REQ_OP_MASK;
-const blk_opf_t DMR_REQ_PREFLUSH = REQ_PREFLUSH;
 const blk_opf_t DMR_REQ_FUA = REQ_FUA;
-const blk_opf_t DMR_REQ_NOWAIT = REQ_NOWAIT;
 const blk_opf_t DMR_REQ_OP_READ = REQ_OP_READ;
 const blk_opf_t DMR_REQ_OP_WRITE = REQ_OP_WRITE;
 const blk_opf_t DMR_REQ_OP_FLUSH = REQ_OP_FLUSH;
@@ -35,8 +34,6 @@ const blk_status_t DMR_BLK_STS_OK = BLK_STS_OK;
 const blk_status_t DMR_BLK_STS_IOERR = BLK_STS_IOERR;
 const blk_status_t DMR_BLK_STS_NOSPC = BLK_STS_NOSPC;
 const blk_opf_t DMR_REQ_SYNC = REQ_SYNC;
-const blk_status_t DMR_BLK_STS_NOTSUPP = BLK_STS_NOTSUPP;
-const blk_status_t DMR_BLK_STS_AGAIN = BLK_STS_AGAIN;
 const blk_status_t DMR_BLK_STS_MEDIUM = BLK_STS_MEDIUM;
 const blk_status_t DMR_BLK_STS_TIMEOUT = BLK_STS_TIMEOUT;
 const blk_status_t DMR_BLK_STS_TRANSPORT = BLK_STS_TRANSPORT;
@@ -48,4 +45,10 @@ const blk_status_t DMR_BLK_STS_RESOURCE = BLK_STS_RESOURCE;
 /* Largest logical block size this kernel accepts (64 KiB with large folios, else a page). */
 const unsigned int DMR_BLK_MAX_BLOCK_SIZE = BLK_MAX_BLOCK_SIZE;
 const gfp_t DMR_GFP_NOIO = GFP_NOIO;
-const unsigned int DMR_MAX_COPIES_C = DMR_MAX_COPIES;
+const int DMR_WORK_CPU_UNBOUND = WORK_CPU_UNBOUND;
+/*
+ * IOPRIO_DEFAULT is IOPRIO_PRIO_VALUE(IOPRIO_CLASS_NONE, 0), a call of an inline function
+ * that cannot initialise a constant; this is the value it returns (class NONE, level 0,
+ * no hint).
+ */
+const unsigned short DMR_IOPRIO_DEFAULT = IOPRIO_CLASS_NONE << IOPRIO_CLASS_SHIFT;

@@ -3,12 +3,17 @@
 //! Directories under `/sys/kernel` whose files Rust implements (kobjects with attribute
 //! groups).
 //!
-//! The `kernel` crate has no kobject or sysfs support. A [`Dir`] is one kobject with a
-//! C `kobj_type` (in `helpers.c`) that forwards every `show` and `store`, with the file's
-//! number, to the file table of its data's type (a [`Files`] implementation). The kobject
-//! holds a reference (`Arc`) to that data, released with the kobject's last reference: sysfs keeps the kobject alive while a callback runs and removing a
-//! directory waits for running callbacks, so a file held open across the removal of its
-//! device is safe (it then fails with `ENODEV`).
+//! The `kernel` crate has no kobject or sysfs support. A [`Dir`] is one kobject of the
+//! `kobj_type` defined here, whose `show` and `store` find the directory (`container_of!`)
+//! and call the file table of its data's type (a [`Files`] implementation) with the file's
+//! number. The kobject holds a reference (`Arc`, as a `ForeignOwnable` pointer) to that
+//! data, released with the kobject's last reference: sysfs keeps the kobject alive while a
+//! callback runs and removing a directory waits for running callbacks, so a file held open
+//! across the removal of its device is safe (it then fails with `ENODEV`).
+//!
+//! A kobject's release may come after its directory is removed (with
+//! `CONFIG_DEBUG_KOBJECT_RELEASE` always, seconds later) and runs this module's code, so the
+//! releases are counted and module unload waits for the last one ([`wait_all_released`]).
 //!
 //! Attribute tables ([`AttrTables`]) are built once from static definitions and must
 //! outlive every directory that uses them (the module keeps them).
@@ -16,9 +21,12 @@
 use crate::rust::bindings;
 use core::ffi::c_void;
 use core::fmt;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Full, Relaxed};
 use kernel::sync::Arc;
+use kernel::types::{ForeignOwnable, Opaque};
 
 /// Largest output of a `show` (the sysfs buffer is one page).
 const SHOW_MAX: usize = kernel::page::PAGE_SIZE;
@@ -63,6 +71,14 @@ fn file<T: Files>(id: u32) -> Option<&'static File<T>> {
         .nth(id as usize)
 }
 
+/// A sysfs attribute and the number of its file, which `show` and `store` find with
+/// `container_of!` from the `attribute` sysfs passes them.
+#[repr(C)]
+struct Attr {
+    attr: bindings::attribute,
+    id: c_uint,
+}
+
 /// C attribute and group tables built from a [`Files`] implementation's groups.
 ///
 /// # Invariants
@@ -71,16 +87,17 @@ fn file<T: Files>(id: u32) -> Option<&'static File<T>> {
 /// handed to sysfs) stay valid until drop.
 pub(crate) struct AttrTables {
     // Only kept: sysfs reads them through `group_ptrs`.
-    _attrs: KVec<bindings::dmr_attribute>,
+    _attrs: KVec<Attr>,
     _attr_ptrs: KVec<*mut bindings::attribute>,
     _groups: KVec<bindings::attribute_group>,
     group_ptrs: KVec<*const bindings::attribute_group>,
 }
 
-// SAFETY: The tables are immutable after construction; the raw pointers only point into
-// the tables themselves and to static names.
+// SAFETY: The raw pointers point only into the tables' own heap buffers (which do not move
+// when the vectors do) and to static names, so the tables may be dropped on any thread.
 unsafe impl Send for AttrTables {}
-// SAFETY: As above.
+// SAFETY: There are no `&self` methods that write: after construction the tables are only
+// read (by sysfs, through `group_ptrs`), and concurrent reads are fine.
 unsafe impl Sync for AttrTables {}
 
 impl AttrTables {
@@ -90,11 +107,13 @@ impl AttrTables {
         let n: usize = defs.iter().map(|g| g.files.len()).sum();
         let mut attrs = KVec::with_capacity(n, GFP_KERNEL)?;
         for (id, f) in defs.iter().flat_map(|g| g.files.iter()).enumerate() {
-            // SAFETY: All-zero is a valid `struct dmr_attribute` (NULL name, mode 0).
-            let mut c: bindings::dmr_attribute = unsafe { core::mem::zeroed() };
-            c.attr.name = f.name.as_char_ptr();
-            c.attr.mode = f.mode();
-            c.id = u32::try_from(id).map_err(|_| EINVAL)?;
+            let c = Attr {
+                attr: bindings::attribute {
+                    name: f.name.as_char_ptr(),
+                    mode: f.mode(),
+                },
+                id: u32::try_from(id).map_err(|_| EINVAL)?,
+            };
             attrs.push(c, GFP_KERNEL)?;
         }
         for c in attrs.iter_mut() {
@@ -133,6 +152,8 @@ impl AttrTables {
             group_ptrs.push(core::ptr::from_ref(g), GFP_KERNEL)?;
         }
         group_ptrs.push(core::ptr::null(), GFP_KERNEL)?;
+        // INVARIANT: Every vector is complete; the fields are private and nothing below
+        // resizes them.
         Ok(Self {
             _attrs: attrs,
             _attr_ptrs: attr_ptrs,
@@ -142,20 +163,75 @@ impl AttrTables {
     }
 }
 
+/// A directory's kobject and what its callbacks need: one allocation, made by
+/// [`Dir::new`] and freed by [`release`]. `repr(C)` so that `kobj` is at a fixed offset for
+/// `container_of!`.
+///
+/// Until its release, fields are read and written through raw pointers only (never through
+/// a `&RawDir`): `Dir::new` sets `release` while sysfs callbacks may already read the other
+/// fields.
+#[repr(C)]
+struct RawDir {
+    kobj: Opaque<bindings::kobject>,
+    /// The files' `Arc<T>` as a foreign pointer ([`ForeignOwnable`]).
+    data: *mut c_void,
+    /// `show_files::<T>` for the `T` of `data`.
+    show: ShowFn,
+    /// `store_files::<T>` for the `T` of `data`.
+    store: StoreFn,
+    /// `release_files::<T>`, set once the directory exists: before that a failed creation
+    /// still owns `data`, and the kobject's release must not drop it.
+    release: Option<ReleaseFn>,
+}
+
+type ShowFn = unsafe fn(data: *mut c_void, id: c_uint, buf: *mut c_char) -> isize;
+type StoreFn = unsafe fn(data: *mut c_void, id: c_uint, buf: *const c_char, len: usize) -> isize;
+type ReleaseFn = unsafe fn(data: *mut c_void);
+
+/// A C table that is only ever read: the kobject type and its sysfs operations.
+#[repr(transparent)]
+struct ReadOnly<T>(T);
+
+// SAFETY: The wrapped tables hold function pointers and a pointer to another such static;
+// nothing writes them after compilation, so sharing them between threads is fine.
+unsafe impl<T> Sync for ReadOnly<T> {}
+
+/// The sysfs operations of every [`Dir`].
+static SYSFS_OPS: ReadOnly<bindings::sysfs_ops> = ReadOnly(bindings::sysfs_ops {
+    show: Some(sysfs_show),
+    store: Some(sysfs_store),
+});
+
+/// The kobject type of every [`Dir`].
+static KTYPE: ReadOnly<bindings::kobj_type> = ReadOnly(bindings::kobj_type {
+    release: Some(release),
+    sysfs_ops: &SYSFS_OPS.0,
+    default_groups: core::ptr::null_mut(),
+    child_ns_type: None,
+    namespace: None,
+    get_ownership: None,
+});
+
+/// Kobjects made by [`Dir::new`] and not released yet (see [`wait_all_released`]).
+static LIVE: Atomic<i32> = Atomic::new(0);
+
 /// A directory in sysfs, removed on drop.
 ///
 /// # Invariants
 ///
-/// `k` is a live `dmr_kobj` whose data is an `Arc<T>` turned into a raw pointer; this
-/// value holds the reference taken at creation.
+/// `k` points to a live [`RawDir`] made by `Dir::new`, whose kobject is in sysfs with the
+/// groups of `T`, whose `data` is an `Arc<T>` as a foreign pointer and whose `release` is
+/// `release_files::<T>`; this value owns the kobject's first reference.
 pub(crate) struct Dir<T: Files> {
-    k: NonNull<bindings::dmr_kobj>,
-    _t: core::marker::PhantomData<Arc<T>>,
+    k: NonNull<RawDir>,
+    _t: PhantomData<Arc<T>>,
 }
 
-// SAFETY: kobject operations may be called from any thread; `T` is `Send + Sync`.
+// SAFETY: Removing a kobject (drop) may happen on any thread, and the `Arc<T>` its release
+// drops may be dropped on any thread because `T: Send + Sync`.
 unsafe impl<T: Files> Send for Dir<T> {}
-// SAFETY: As above.
+// SAFETY: The `&self` methods (`rename`, `notify`) call `kobject_rename` and `sysfs_notify`,
+// which take the kernfs locks themselves and may run concurrently.
 unsafe impl<T: Files> Sync for Dir<T> {}
 
 impl<T: Files> Dir<T> {
@@ -168,57 +244,109 @@ impl<T: Files> Dir<T> {
         tables: &AttrTables,
         files: Arc<T>,
     ) -> Result<Self> {
-        let data = Arc::into_raw(files).cast::<c_void>();
-        let mut err: c_int = 0;
-        // SAFETY: `name` is NUL-terminated (copied by the kobject); the group list is
-        // NULL-terminated and outlives the directory (caller's promise); `data` is an
-        // `Arc<T>` that the kobject owns on success; the callbacks match `T`.
-        let k = unsafe {
-            bindings::dmr_kobj_create(
-                parent.map_or(core::ptr::null_mut(), |p| p.k.as_ptr()),
-                name.as_char_ptr(),
-                tables.group_ptrs.as_ptr(),
-                data,
-                Some(show_cb::<T>),
-                Some(store_cb::<T>),
-                Some(release_cb::<T>),
-                &mut err,
-            )
+        let raw = KBox::new(
+            RawDir {
+                // `kobject_init` wants a zeroed kobject.
+                kobj: Opaque::zeroed(),
+                data: core::ptr::null_mut(),
+                show: show_files::<T>,
+                store: store_files::<T>,
+                release: None,
+            },
+            GFP_KERNEL,
+        )?;
+        let k = KBox::into_raw(raw);
+        let data = files.into_foreign();
+        // SAFETY: `k` is the allocation just made, not shared yet.
+        let kobj = unsafe {
+            (*k).data = data;
+            (*k).kobj.get()
         };
-        match NonNull::new(k) {
-            Some(k) => Ok(Self {
-                k,
-                _t: core::marker::PhantomData,
-            }),
-            None => {
-                // SAFETY: On failure the data stays ours: the `Arc` made above.
-                drop(unsafe { Arc::from_raw(data.cast::<T>()) });
-                Err(Error::from_errno(err))
+        // Counted before `kobject_init`: from there on the kobject's release, which
+        // uncounts it, is what frees `k`.
+        LIVE.fetch_add(1, Relaxed);
+        let parent = match parent {
+            Some(p) => p.kobj(),
+            // SAFETY: `kernel_kobj` is set once at boot, before modules load.
+            None => unsafe { bindings::kernel_kobj },
+        };
+        // SAFETY: `kobj` is zeroed and not initialised yet; `KTYPE` is static. `parent` is a
+        // live kobject (`kernel_kobj`, or a `Dir`'s, borrowed for the call; the child takes
+        // its own reference). `kobject_add` copies the name, formatted by "%s" from a
+        // NUL-terminated string.
+        let mut r = unsafe {
+            bindings::kobject_init(kobj, &KTYPE.0);
+            bindings::kobject_add(kobj, parent, c"%s".as_char_ptr(), name.as_char_ptr())
+        };
+        if r == 0 {
+            // SAFETY: `kobj` is in sysfs; the NULL-terminated group list outlives the
+            // directory (the caller's promise about `tables`).
+            r = unsafe { bindings::sysfs_create_groups(kobj, tables.group_ptrs.as_ptr()) };
+            if r != 0 {
+                // SAFETY: `kobj` was added above.
+                unsafe { bindings::kobject_del(kobj) };
             }
         }
+        if r != 0 {
+            // SAFETY: This drops the only reference. `release` is still `None`, so the
+            // kobject's release frees `k` (now or later) without touching `data`, which is
+            // still ours: no callback can use it any more (no group was left in sysfs).
+            unsafe { bindings::kobject_put(kobj) };
+            // SAFETY: `data` came from `into_foreign` above and nothing else reclaims it.
+            drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign(data) });
+            return Err(Error::from_errno(r));
+        }
+        // SAFETY: `k` is live (we hold its first reference); callbacks that may run
+        // meanwhile do not read `release`, and the kobject's release, which does, can only
+        // run after our reference is dropped.
+        unsafe { (*k).release = Some(release_files::<T>) };
+        // SAFETY: `kobj` is in sysfs.
+        unsafe { bindings::kobject_uevent(kobj, bindings::kobject_action_KOBJ_ADD) };
+        // INVARIANT: `k` is live and complete, with `data` from `files` and `release` set;
+        // its first reference is the one `kobject_init` gave us.
+        Ok(Self {
+            // SAFETY: `KBox::into_raw` never returns NULL.
+            k: unsafe { NonNull::new_unchecked(k) },
+            _t: PhantomData,
+        })
+    }
+
+    /// The directory's kobject.
+    fn kobj(&self) -> *mut bindings::kobject {
+        // SAFETY: `k` is live (type invariant); `get` only computes the field's address.
+        unsafe { (*self.k.as_ptr()).kobj.get() }
     }
 
     /// Renames the directory. Sleeps.
     pub(crate) fn rename(&self, name: &CStr) -> Result {
-        // SAFETY: `k` is live; `name` is NUL-terminated and copied.
+        // SAFETY: The kobject is live and in sysfs (type invariant); `name` is
+        // NUL-terminated and copied.
         kernel::error::to_result(unsafe {
-            bindings::dmr_kobj_rename(self.k.as_ptr(), name.as_char_ptr())
+            bindings::kobject_rename(self.kobj(), name.as_char_ptr())
         })
     }
 
     /// Wakes `poll()`ers of file `attr` in subdirectory `group`. Sleeps.
     pub(crate) fn notify(&self, group: &CStr, attr: &CStr) {
-        // SAFETY: `k` is live; both names are NUL-terminated.
-        unsafe {
-            bindings::dmr_kobj_notify(self.k.as_ptr(), group.as_char_ptr(), attr.as_char_ptr())
-        };
+        // SAFETY: The kobject is live and in sysfs (type invariant); both names are
+        // NUL-terminated.
+        unsafe { bindings::sysfs_notify(self.kobj(), group.as_char_ptr(), attr.as_char_ptr()) };
     }
 }
 
 impl<T: Files> Drop for Dir<T> {
     fn drop(&mut self) {
-        // SAFETY: `k` is live and this drops the reference taken at creation.
-        unsafe { bindings::dmr_kobj_remove(self.k.as_ptr()) };
+        let kobj = self.kobj();
+        // Once `kobject_del` returns no show or store runs any more (sysfs waits for those
+        // in progress); open files then fail with `ENODEV`. The data is released with the
+        // last reference.
+        // SAFETY: The kobject is live and in sysfs, and this drops the reference taken at
+        // creation (type invariant); `kobj` is not used afterwards.
+        unsafe {
+            bindings::kobject_uevent(kobj, bindings::kobject_action_KOBJ_REMOVE);
+            bindings::kobject_del(kobj);
+            bindings::kobject_put(kobj);
+        }
     }
 }
 
@@ -226,8 +354,9 @@ impl<T: Files> Drop for Dir<T> {
 /// the directory was removed and runs this module's code). For module unload, after every
 /// [`Dir`] was dropped. Sleeps.
 pub(crate) fn wait_all_released() {
-    // SAFETY: No preconditions.
-    unsafe { bindings::dmr_kobj_wait_released() };
+    // SAFETY: `LIVE` is a static; the waker pairs a fully ordered decrement with
+    // `wake_up_var` on the same address (`release`).
+    unsafe { bindings::dmr_wait_var_event_zero(LIVE.as_ptr()) };
 }
 
 /// The output buffer of a `show`: one page; what does not fit is cut off.
@@ -254,58 +383,136 @@ impl fmt::Write for ShowBuf<'_> {
     }
 }
 
+/// The `show` of [`KTYPE`].
+///
 /// # Safety
 ///
-/// Called by sysfs with the data of a live `Dir<T>` and a page-sized buffer.
-unsafe extern "C" fn show_cb<T: Files>(
-    data: *const c_void,
-    id: c_uint,
+/// Called by sysfs for an attribute of a live [`Dir`] (one of its [`AttrTables`]) with a
+/// page-sized buffer.
+unsafe extern "C" fn sysfs_show(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::attribute,
     buf: *mut c_char,
-) -> c_long {
-    // SAFETY: The kobject holds a reference to the `Arc<T>` `data` came from, and sysfs
-    // keeps the kobject alive during the call.
-    let files = unsafe { &*data.cast::<T>() };
+) -> isize {
+    // SAFETY: Every kobject of `KTYPE` is the `kobj` of a `RawDir` (`Opaque` has the
+    // layout of what it wraps), alive during the call (sysfs holds a reference); `attr`
+    // is the `attr` of an `Attr` of its tables; the fields are read through raw pointers.
+    // `show` is `show_files::<T>` for the `T` whose `Arc` is `data`, and `buf` is the page
+    // sysfs passed.
+    unsafe {
+        let k = kernel::container_of!(Opaque::cast_from(kobj).cast_mut(), RawDir, kobj);
+        let id = (*kernel::container_of!(attr, Attr, attr)).id;
+        ((*k).show)((*k).data, id, buf)
+    }
+}
+
+/// The `store` of [`KTYPE`].
+///
+/// # Safety
+///
+/// Called by sysfs for an attribute of a live [`Dir`] with `len` readable bytes at `buf`.
+unsafe extern "C" fn sysfs_store(
+    kobj: *mut bindings::kobject,
+    attr: *mut bindings::attribute,
+    buf: *const c_char,
+    len: usize,
+) -> isize {
+    // SAFETY: Every kobject of `KTYPE` is the `kobj` of a `RawDir` (`Opaque` has the
+    // layout of what it wraps), alive during the call (sysfs holds a reference); `attr`
+    // is the `attr` of an `Attr` of its tables; the fields are read through raw pointers.
+    // `store` is `store_files::<T>` for the `T` whose `Arc` is `data`, and `buf` holds the
+    // `len` bytes sysfs passed.
+    unsafe {
+        let k = kernel::container_of!(Opaque::cast_from(kobj).cast_mut(), RawDir, kobj);
+        let id = (*kernel::container_of!(attr, Attr, attr)).id;
+        ((*k).store)((*k).data, id, buf, len)
+    }
+}
+
+/// The `release` of [`KTYPE`]: the kobject's last reference is gone.
+///
+/// # Safety
+///
+/// Called once per kobject of `KTYPE`, by the kobject core, after its last reference.
+unsafe extern "C" fn release(kobj: *mut bindings::kobject) {
+    // SAFETY: `kobj` is in a `RawDir` that `Dir::new` allocated with `KBox` and leaked;
+    // this is its only release, so the box is ours to free. `release` is set only when
+    // `data` is the directory's (and then `release_files` reclaims it once, here).
+    unsafe {
+        let k = kernel::container_of!(Opaque::cast_from(kobj).cast_mut(), RawDir, kobj);
+        let dir = KBox::from_raw(k);
+        if let Some(release) = dir.release {
+            release(dir.data);
+        }
+    }
+    // Fully ordered, as `atomic_dec_and_test`: everything above happens before a waiter
+    // sees the count drop. The waiter may return (and unload the module) as soon as it
+    // sees zero, so only the wake-up and the return follow (as in any module code that
+    // wakes its unloader).
+    if LIVE.fetch_sub(1, Full) == 1 {
+        // SAFETY: Any address may be woken; this is the one `wait_all_released` waits on.
+        unsafe { bindings::wake_up_var(LIVE.as_ptr().cast()) };
+    }
+}
+
+/// `show` for directories of `T`.
+///
+/// # Safety
+///
+/// `data` must be the `Arc<T>` (foreign pointer) of a live `Dir<T>`, `buf` a page-sized
+/// buffer ours for the call.
+unsafe fn show_files<T: Files>(data: *mut c_void, id: c_uint, buf: *mut c_char) -> isize {
+    // SAFETY: The kobject holds the `Arc<T>` until its release, and sysfs keeps the kobject
+    // alive during the call.
+    let files = unsafe { <Arc<T> as ForeignOwnable>::borrow(data) };
     // SAFETY: sysfs passes a buffer of `PAGE_SIZE` bytes, ours for the call.
     let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), SHOW_MAX) };
     let mut out = ShowBuf { buf, len: 0 };
     let Some(show) = file::<T>(id).and_then(|f| f.show) else {
         // A write-only file opened for reading by root.
-        return EACCES.to_errno() as c_long;
+        return EACCES.to_errno() as isize;
     };
-    match show(files, &mut out) {
-        Ok(()) => out.len as c_long,
-        Err(e) => e.to_errno() as c_long,
+    match show(&files, &mut out) {
+        Ok(()) => out.len as isize,
+        Err(e) => e.to_errno() as isize,
     }
 }
 
+/// `store` for directories of `T`.
+///
 /// # Safety
 ///
-/// Called by sysfs with the data of a live `Dir<T>` and `len` readable bytes at `buf`.
-unsafe extern "C" fn store_cb<T: Files>(
-    data: *const c_void,
+/// `data` must be the `Arc<T>` (foreign pointer) of a live `Dir<T>`, and `buf` must hold
+/// `len` readable bytes for the call.
+unsafe fn store_files<T: Files>(
+    data: *mut c_void,
     id: c_uint,
     buf: *const c_char,
     len: usize,
-) -> c_long {
-    // SAFETY: As in `show_cb`.
-    let files = unsafe { &*data.cast::<T>() };
+) -> isize {
+    // SAFETY: The kobject holds the `Arc<T>` until its release, and sysfs keeps the kobject
+    // alive while a `store` runs.
+    let files = unsafe { <Arc<T> as ForeignOwnable>::borrow(data) };
     // SAFETY: sysfs passes `len` bytes at `buf`, valid for the call.
     let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), len) };
     // `echo` appends one newline; anything else is part of the value.
     let trimmed = input.strip_suffix(b"\n").unwrap_or(input);
     let Some(store) = file::<T>(id).and_then(|f| f.store) else {
-        return EACCES.to_errno() as c_long;
+        return EACCES.to_errno() as isize;
     };
-    match store(files, trimmed) {
-        Ok(()) => len as c_long,
-        Err(e) => e.to_errno() as c_long,
+    match store(&files, trimmed) {
+        Ok(()) => len as isize,
+        Err(e) => e.to_errno() as isize,
     }
 }
 
+/// Drops a directory's files when its kobject is released.
+///
 /// # Safety
 ///
-/// Called once, by the kobject's release, with the data a `Dir<T>` was created with.
-unsafe extern "C" fn release_cb<T: Files>(data: *const c_void) {
-    // SAFETY: `data` came from `Arc::into_raw` in `Dir::new`; this is its last use.
-    drop(unsafe { Arc::from_raw(data.cast::<T>()) });
+/// `data` must be the `Arc<T>` (foreign pointer) of a `Dir<T>` whose kobject is being
+/// released; it is not used again.
+unsafe fn release_files<T: Files>(data: *mut c_void) {
+    // SAFETY: `data` came from `Arc::into_foreign` in `Dir::new`; this is its last use.
+    drop(unsafe { <Arc<T> as ForeignOwnable>::from_foreign(data) });
 }

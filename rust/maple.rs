@@ -21,15 +21,20 @@ pub(crate) const MAX_VALUE: u64 = (1 << 62) - 1;
 /// # Invariants
 ///
 /// `tree` is an initialised maple tree in RCU mode whose entries are all tagged values.
+#[repr(transparent)]
 #[pin_data(PinnedDrop)]
 pub(crate) struct ValueTree {
     #[pin]
     tree: Opaque<bindings::maple_tree>,
 }
 
-// SAFETY: The maple tree synchronises writers with its internal lock and readers with RCU.
+// SAFETY: A maple tree has no thread affinity, and its values are integers, not owned
+// pointers: it may be destroyed (dropped) on any thread.
 unsafe impl Send for ValueTree {}
-// SAFETY: As above; all methods take `&self`.
+// SAFETY: Every method takes `&self`: the writers (`insert`, `remove`, the RCU-mode switch)
+// take the tree's internal spinlock, and the readers (`get`, `first_in`) are the maple
+// tree's RCU readers, which run concurrently with writers because the tree is in RCU mode
+// (type invariant; `exclusive` is `unsafe` for that reason).
 unsafe impl Sync for ValueTree {}
 
 fn encode(value: u64) -> *mut c_void {
@@ -47,8 +52,12 @@ impl ValueTree {
     /// An empty tree.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
+            // INVARIANT: `mt_init_flags(MT_FLAGS_USE_RCU)` makes an empty tree in RCU mode
+            // (no entries, so none that is not a tagged value).
             // SAFETY: `slot` is valid for writes; `mt_init_flags` initialises it fully.
-            tree <- Opaque::ffi_init(|slot| unsafe { bindings::dmr_mt_init(slot) }),
+            tree <- Opaque::ffi_init(|slot| unsafe {
+                bindings::dmr_mt_init_flags(slot, bindings::MT_FLAGS_USE_RCU)
+            }),
         })
     }
 
@@ -75,8 +84,10 @@ impl ValueTree {
             return self.get(from).map(|v| (from, v));
         }
         let mut index = from as usize;
-        // SAFETY: As in `get`. `mt_find` sets `index` to one past the end of the entry it
-        // found; all entries cover a single key, so that key is `index - 1`.
+        // SAFETY: The tree is initialised (type invariant); `mt_find` takes the RCU read
+        // lock itself, `index` is a valid in/out pointer for the call, and the returned
+        // value is an integer, not a pointer. `mt_find` sets `index` to one past the end of
+        // the entry it found; all entries cover a single key, so that key is `index - 1`.
         let entry = unsafe { bindings::mt_find(self.raw(), &mut index, last as usize) };
         let value = decode(entry)?;
         Some(((index as u64).wrapping_sub(1), value))
@@ -111,9 +122,10 @@ impl ValueTree {
     /// no [`Self::get`] or [`Self::first_in`] may run concurrently (writers are
     /// serialised by the tree's lock as always).
     pub(crate) unsafe fn exclusive(&self) -> Exclusive<'_> {
-        // SAFETY: The tree is initialised; the helper takes the tree's lock to change the
-        // flag. The caller guarantees that no lock-free reader runs until the guard drops.
-        unsafe { bindings::dmr_mt_set_in_rcu(self.raw(), false) };
+        // SAFETY: The tree is initialised; `mt_clear_in_rcu` takes the tree's lock to change
+        // the flag. The caller guarantees that no lock-free reader runs until the guard
+        // drops.
+        unsafe { bindings::dmr_mt_clear_in_rcu(self.raw()) };
         Exclusive(self)
     }
 
@@ -129,17 +141,25 @@ pub(crate) struct Exclusive<'a>(&'a ValueTree);
 
 impl Drop for Exclusive<'_> {
     fn drop(&mut self) {
-        // SAFETY: The tree is initialised; switching RCU mode on (under the tree's lock)
-        // is always allowed, and makes lock-free readers safe again from here on.
-        unsafe { bindings::dmr_mt_set_in_rcu(self.0.raw(), true) };
+        // SAFETY: The tree is initialised; switching RCU mode on (`mt_set_in_rcu` takes the
+        // tree's lock) is always allowed, and makes lock-free readers safe again from here
+        // on.
+        unsafe { bindings::dmr_mt_set_in_rcu(self.0.raw()) };
     }
 }
 
 #[pinned_drop]
 impl PinnedDrop for ValueTree {
     fn drop(self: Pin<&mut Self>) {
-        // SAFETY: The tree is initialised and no reader can hold a reference to it any
-        // more (we are being dropped); values need no freeing.
-        unsafe { bindings::dmr_mt_destroy(self.raw()) };
+        // RCU mode is switched off first so that the nodes are freed at once instead of by
+        // RCU callbacks walking a dead tree (that walk crashed on a 100,000-entry tree in
+        // 7.3.4: `mte_dead_walk()` from `mt_free_walk()`).
+        // SAFETY: The tree is initialised and nobody can read it any more (we are being
+        // dropped, and readers borrow `self`), so leaving RCU mode is allowed and
+        // `mtree_destroy` may free the nodes; values need no freeing.
+        unsafe {
+            bindings::dmr_mt_clear_in_rcu(self.raw());
+            bindings::mtree_destroy(self.raw());
+        }
     }
 }

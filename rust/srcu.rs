@@ -17,15 +17,20 @@ use kernel::types::Opaque;
 /// # Invariants
 ///
 /// `ssp` is initialised for the fast up/down flavour until drop.
+#[repr(transparent)]
 #[pin_data(PinnedDrop)]
 pub(crate) struct Srcu {
     #[pin]
     ssp: Opaque<bindings::srcu_struct>,
 }
 
-// SAFETY: SRCU is designed for concurrent use from any context.
+// SAFETY: An `srcu_struct` has no thread affinity: it may be cleaned up (dropped) on any
+// thread, and its per-CPU counters are its own allocation.
 unsafe impl Send for Srcu {}
-// SAFETY: As above.
+// SAFETY: The `&self` methods are SRCU's reader (`down_read`, `up_read`) and updater
+// (`synchronize`) primitives, which SRCU is built to run concurrently on any CPU; readers
+// touch only the current CPU's counters, and `synchronize` sleeps, which is its caller's
+// documented duty.
 unsafe impl Sync for Srcu {}
 
 /// Proof of an SRCU read section entered with [`Srcu::down_read`], to be passed to
@@ -38,6 +43,8 @@ impl Srcu {
     /// A new SRCU domain.
     pub(crate) fn new() -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            // INVARIANT: The initialiser fails unless `init_srcu_struct_fast_updown`
+            // succeeded, so every `Srcu` holds a domain initialised for that flavour.
             ssp <- Opaque::try_ffi_init(|slot| {
                 // SAFETY: `slot` is valid for writes and pinned.
                 kernel::error::to_result(unsafe { bindings::dmr_srcu_init(slot) })

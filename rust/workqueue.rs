@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! An owned, ordered workqueue for I/O-path work (`WQ_MEM_RECLAIM`).
+//! An owned, ordered workqueue for I/O-path work (`WQ_MEM_RECLAIM`), and a [`Ticker`] that
+//! runs a function periodically on `system_dfl_wq`.
 //!
 //! The `kernel` crate can enqueue work on a `Queue` but cannot create one; a block
 //! device's error handling must not depend on the shared system queues (they may be
@@ -10,6 +11,8 @@ use crate::rust::bindings;
 use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::sync::Arc;
+use kernel::time::{msecs_to_jiffies, Jiffies};
+use kernel::types::Opaque;
 use kernel::workqueue::Queue;
 
 /// A workqueue that runs one item at a time, in order, destroyed (after draining) on drop.
@@ -21,9 +24,10 @@ pub(crate) struct OrderedQueue {
     wq: NonNull<bindings::workqueue_struct>,
 }
 
-// SAFETY: Workqueues may be used from any context and thread.
+// SAFETY: A workqueue has no thread affinity: it may be destroyed (dropped) on any thread.
 unsafe impl Send for OrderedQueue {}
-// SAFETY: As above.
+// SAFETY: The `&self` methods queue work (`queue_work_on` through `Queue`) and flush, which
+// the workqueue code synchronises internally and allows from any thread at once.
 unsafe impl Sync for OrderedQueue {}
 
 impl OrderedQueue {
@@ -31,6 +35,8 @@ impl OrderedQueue {
     pub(crate) fn new(name: &CStr) -> Result<Self> {
         // SAFETY: `name` is NUL-terminated; the workqueue copies it.
         let wq = unsafe { bindings::dmr_alloc_ordered_workqueue(name.as_char_ptr()) };
+        // INVARIANT: A non-NULL `wq` is a workqueue `alloc_ordered_workqueue` allocated, and
+        // only `drop` destroys it.
         Ok(Self {
             wq: NonNull::new(wq).ok_or(ENOMEM)?,
         })
@@ -65,52 +71,104 @@ pub(crate) trait Tick: Send + Sync + 'static {
 
 /// Runs `T::tick` every period on `system_dfl_wq` until dropped.
 ///
-/// # Invariants
-///
-/// `t` is a running `dmr_ticker` whose data is an `Arc<T>` turned into a raw pointer, owned
-/// by this value.
+/// Not the `kernel` crate's `DelayedWork`: in 7.3.4 it can queue a delayed work item but has
+/// no way to cancel one, and a ticker must be stopped (and its memory freed) at a time of
+/// its owner's choosing. So this owns a `delayed_work` in a pinned box and cancels it with
+/// `cancel_delayed_work_sync` before the box is freed.
 pub(crate) struct Ticker<T: Tick> {
-    t: NonNull<bindings::dmr_ticker>,
-    data: *const T,
+    /// Only kept to be dropped: its `PinnedDrop` cancels the work before the box is freed.
+    _work: Pin<KBox<TickerWork<T>>>,
 }
 
-// SAFETY: The ticker may be stopped from any thread; `T` is `Send + Sync`.
+/// The delayed work item of a [`Ticker`] and what it runs.
+///
+/// # Invariants
+///
+/// `dwork` is initialised with [`tick_cb::<T>`] as its function; it is queued only by
+/// [`Ticker::start`] and by `tick_cb` itself, both on `system_dfl_wq`.
+#[pin_data(PinnedDrop)]
+struct TickerWork<T: Tick> {
+    #[pin]
+    dwork: Opaque<bindings::delayed_work>,
+    what: Arc<T>,
+    period: Jiffies,
+}
+
+// SAFETY: A ticker may be stopped (dropped) on any thread: `cancel_delayed_work_sync` may
+// be called from any process context, and the `Arc<T>` it then drops is `Send` because
+// `T: Send + Sync`.
 unsafe impl<T: Tick> Send for Ticker<T> {}
-// SAFETY: `&Ticker` allows nothing.
+// SAFETY: `Ticker` has no `&self` methods.
 unsafe impl<T: Tick> Sync for Ticker<T> {}
 
 impl<T: Tick> Ticker<T> {
     /// Starts calling `what.tick()` every `period_ms` milliseconds, the first time one
     /// period from now.
     pub(crate) fn start(what: Arc<T>, period_ms: u32) -> Result<Self> {
-        let data = Arc::into_raw(what);
-        // SAFETY: `data` stays valid until the ticker is stopped (in drop, before the
-        // `Arc` is released); `tick_cb::<T>` matches it.
-        let t = unsafe { bindings::dmr_ticker_start(Some(tick_cb::<T>), data.cast(), period_ms) };
-        match NonNull::new(t) {
-            Some(t) => Ok(Self { t, data }),
-            None => {
-                // SAFETY: Not handed to a ticker: still ours.
-                drop(unsafe { Arc::from_raw(data) });
-                Err(ENOMEM)
-            }
-        }
+        let work = KBox::pin_init(
+            pin_init!(TickerWork {
+                // INVARIANT: The work function is `tick_cb::<T>`; nothing is queued yet.
+                // SAFETY: `slot` is valid for writes. It is zeroed first, as the C code
+                // zeroes a delayed work it allocates (`INIT_DELAYED_WORK` sets up the work
+                // and its timer but not the fields `queue_delayed_work` fills in later).
+                dwork <- Opaque::ffi_init(|slot: *mut bindings::delayed_work| unsafe {
+                    slot.write_bytes(0, 1);
+                    bindings::dmr_init_delayed_work(slot, Some(tick_cb::<T>));
+                }),
+                what,
+                period: msecs_to_jiffies(period_ms),
+            }),
+            GFP_KERNEL,
+        )?;
+        work.queue();
+        Ok(Self { _work: work })
     }
 }
 
-impl<T: Tick> Drop for Ticker<T> {
-    fn drop(&mut self) {
-        // SAFETY: `t` is running; after this returns its function never runs again.
-        unsafe { bindings::dmr_ticker_stop(self.t.as_ptr()) };
-        // SAFETY: `data` came from `Arc::into_raw` and nothing uses it any more.
-        drop(unsafe { Arc::from_raw(self.data) });
+impl<T: Tick> TickerWork<T> {
+    /// Queues the work to run one period from now on `system_dfl_wq`.
+    fn queue(&self) {
+        // SAFETY: `dwork` is initialised (type invariant) and pinned in its box, which
+        // `PinnedDrop` frees only after cancelling it; `system_dfl_wq` is a system
+        // workqueue that exists as long as the kernel runs.
+        unsafe {
+            bindings::queue_delayed_work_on(
+                bindings::DMR_WORK_CPU_UNBOUND,
+                bindings::system_dfl_wq,
+                self.dwork.get(),
+                self.period,
+            )
+        };
     }
 }
 
+#[pinned_drop]
+impl<T: Tick> PinnedDrop for TickerWork<T> {
+    fn drop(self: Pin<&mut Self>) {
+        // Before the memory goes: once this returns the work is neither queued nor running,
+        // and it did not queue itself again (the cancel disables the work while it waits
+        // for a running `tick_cb`, so that call's requeue fails).
+        // SAFETY: `dwork` is initialised (type invariant); cancelling waits, which is
+        // allowed because a ticker is dropped in process context (`Ticker` owners drop it
+        // at device or module teardown).
+        unsafe { bindings::cancel_delayed_work_sync(self.dwork.get()) };
+    }
+}
+
+/// The work function of a [`Ticker`]'s work item: one tick, then queue the next one.
+///
 /// # Safety
 ///
-/// Called by a running `dmr_ticker` with the data of a live `Ticker<T>`.
-unsafe extern "C" fn tick_cb<T: Tick>(data: *const core::ffi::c_void) {
-    // SAFETY: The `Ticker` owns a reference until it has stopped the ticker.
-    unsafe { &*data.cast::<T>() }.tick();
+/// Called by the workqueue with the `work_struct` of a `TickerWork<T>`'s `dwork`, which
+/// stays allocated until the call returns (`PinnedDrop` waits for it).
+unsafe extern "C" fn tick_cb<T: Tick>(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the `work` field of a `delayed_work` (`to_delayed_work`), and that
+    // `delayed_work` is the `dwork` field of a live `TickerWork<T>` (only `Ticker::start`
+    // initialises one with this function); `Opaque<T>` has the layout of `T`.
+    let this = unsafe {
+        let dwork = kernel::container_of!(work, bindings::delayed_work, work);
+        &*kernel::container_of!(Opaque::cast_from(dwork).cast_mut(), TickerWork<T>, dwork)
+    };
+    this.what.tick();
+    this.queue();
 }

@@ -4,11 +4,10 @@
 
 use super::DmDev;
 use crate::rust::bindings;
+use kernel::block::SECTOR_SHIFT;
 use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::types::Opaque;
-
-/// log2 of the sector size: every bio position and length is counted in 512-byte sectors.
-pub(crate) const SECTOR_SHIFT: u32 = 9;
 
 /// Operation of a bio.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,22 +39,8 @@ impl BlkStatus {
     pub(crate) const IOERR: Self = Self(bindings::DMR_BLK_STS_IOERR);
     /// Out of space.
     pub(crate) const NOSPC: Self = Self(bindings::DMR_BLK_STS_NOSPC);
-    /// The operation is not supported by the device.
-    pub(crate) const NOTSUPP: Self = Self(bindings::DMR_BLK_STS_NOTSUPP);
-    /// A `REQ_NOWAIT` bio would have had to wait; the submitter retries without it.
-    pub(crate) const AGAIN: Self = Self(bindings::DMR_BLK_STS_AGAIN);
     /// The medium reported an unrecovered error (SCSI MEDIUM ERROR, NVMe media errors).
     pub(crate) const MEDIUM: Self = Self(bindings::DMR_BLK_STS_MEDIUM);
-    /// The command timed out.
-    pub(crate) const TIMEOUT: Self = Self(bindings::DMR_BLK_STS_TIMEOUT);
-    /// The path to the device failed (link down, lost transport).
-    pub(crate) const TRANSPORT: Self = Self(bindings::DMR_BLK_STS_TRANSPORT);
-    /// The device is offline.
-    pub(crate) const OFFLINE: Self = Self(bindings::DMR_BLK_STS_OFFLINE);
-    /// The target reported a critical error that is not about the medium.
-    pub(crate) const TARGET: Self = Self(bindings::DMR_BLK_STS_TARGET);
-    /// Data integrity (protection information) check failed.
-    pub(crate) const PROTECTION: Self = Self(bindings::DMR_BLK_STS_PROTECTION);
     /// The request was invalid for the device.
     pub(crate) const INVAL: Self = Self(bindings::DMR_BLK_STS_INVAL);
     /// Out of a resource (memory) for the moment.
@@ -81,6 +66,22 @@ impl BlkStatus {
     }
 }
 
+// Statuses the target only classifies (as not about the medium, see `is_medium_error`);
+// only the test build's fault injection (`remap_test_err`, src/test_hooks.rs) returns them.
+#[cfg_attr(not(dmr_test_hooks), allow(dead_code))]
+impl BlkStatus {
+    /// The command timed out.
+    pub(crate) const TIMEOUT: Self = Self(bindings::DMR_BLK_STS_TIMEOUT);
+    /// The path to the device failed (link down, lost transport).
+    pub(crate) const TRANSPORT: Self = Self(bindings::DMR_BLK_STS_TRANSPORT);
+    /// The device is offline.
+    pub(crate) const OFFLINE: Self = Self(bindings::DMR_BLK_STS_OFFLINE);
+    /// The target reported a critical error that is not about the medium.
+    pub(crate) const TARGET: Self = Self(bindings::DMR_BLK_STS_TARGET);
+    /// Data integrity (protection information) check failed.
+    pub(crate) const PROTECTION: Self = Self(bindings::DMR_BLK_STS_PROTECTION);
+}
+
 /// A `struct bio` handed to a target by device-mapper.
 ///
 /// # Invariants
@@ -97,6 +98,8 @@ impl Bio {
     ///
     /// `ptr` must point to a valid bio that is not accessed by anyone else for `'a`.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::bio) -> &'a mut Self {
+        // INVARIANT: The caller guarantees that the bio is valid and used by no one else
+        // for `'a`, the lifetime of the returned borrow.
         // SAFETY: `Bio` is `repr(transparent)` over `Opaque<bio>`, which has the layout of
         // `bio`; validity and exclusivity are guaranteed by the caller.
         unsafe { &mut *ptr.cast() }
@@ -149,19 +152,9 @@ impl Bio {
         }
     }
 
-    /// Whether the bio asks for a cache flush before it (`REQ_PREFLUSH`).
-    pub(crate) fn is_preflush(&self) -> bool {
-        self.opf() & bindings::DMR_REQ_PREFLUSH != 0
-    }
-
     /// Whether the bio's data must be on stable media when it completes (`REQ_FUA`).
     pub(crate) fn is_fua(&self) -> bool {
         self.opf() & bindings::DMR_REQ_FUA != 0
-    }
-
-    /// Whether the submitter must not be blocked (`REQ_NOWAIT`).
-    pub(crate) fn is_nowait(&self) -> bool {
-        self.opf() & bindings::DMR_REQ_NOWAIT != 0
     }
 
     /// Sends the bio to `dev` when the target returns [`super::MapResult::Remapped`].
@@ -194,40 +187,89 @@ impl Bio {
 }
 
 /// What the lower layers change in a bio while processing it, saved in `map` so that the
-/// target can read the bio's data again after a failure and complete it a second time
-/// (see `dm_bio_record` in drivers/md/dm-bio-record.h).
+/// target can read the bio's data again after a failure and complete it a second time:
+/// the fields `dm_bio_record` saves (drivers/md/dm-bio-record.h, private to drivers/md).
+///
+/// Kept in Rust (it lives in every bio's per-bio data, and `map` records every bio), so a
+/// record costs no call into C beyond the atomic read of `__bi_remaining`.
 #[derive(Clone, Copy)]
-pub(crate) struct BioDetails(bindings::dmr_bio_details);
+pub(crate) struct BioDetails {
+    bdev: *mut bindings::block_device,
+    flags: c_ushort,
+    iter: bindings::bvec_iter,
+    end_io: bindings::bio_end_io_t,
+    remaining: c_int,
+}
 
 impl Default for BioDetails {
     fn default() -> Self {
-        // SAFETY: `dmr_bio_details` is plain data (pointers and integers); all-zero is valid.
-        Self(unsafe { core::mem::zeroed() })
+        Self {
+            bdev: core::ptr::null_mut(),
+            flags: 0,
+            iter: bindings::bvec_iter {
+                bi_sector: 0,
+                bi_size: 0,
+                bi_idx: 0,
+                bi_offset: 0,
+            },
+            end_io: None,
+            remaining: 0,
+        }
     }
 }
 
-// SAFETY: The saved pointers are only used with the bio they came from, by its owner.
+// SAFETY: The saved pointers are only used with the bio they came from, by its owner (a
+// `DeferredBio` restores them), on whichever thread completes it.
 unsafe impl Send for BioDetails {}
 
 impl BioDetails {
     /// First sector of the bio when it was recorded.
     pub(crate) fn sector(&self) -> u64 {
-        self.0.bi_iter.bi_sector
+        self.iter.bi_sector
     }
 
     /// Size in bytes of the bio when it was recorded.
     pub(crate) fn size(&self) -> u32 {
-        self.0.bi_iter.bi_size
+        self.iter.bi_size
+    }
+
+    /// Puts the saved fields back into `bio` (`dm_bio_restore`).
+    ///
+    /// # Safety
+    ///
+    /// `bio` must be the valid bio these details were recorded from, and its owner must be
+    /// the caller: no one else accesses it during the call (`__bi_remaining` is still
+    /// written atomically, as `atomic_set` does).
+    unsafe fn restore(&self, bio: *mut bindings::bio) {
+        // SAFETY: `bio` is valid and ours (caller's guarantee), and `__bi_remaining.counter`
+        // is an aligned `int` that the block layer only accesses atomically.
+        unsafe {
+            (*bio).bi_bdev = self.bdev;
+            (*bio).bi_flags = self.flags;
+            (*bio).bi_iter = self.iter;
+            Atomic::from_ptr(&raw mut (*bio).__bi_remaining.counter).store(self.remaining, Relaxed);
+            (*bio).bi_end_io = self.end_io;
+        }
     }
 }
 
 impl Bio {
-    /// Saves the state the lower layers will change.
+    /// Saves the state the lower layers will change (`dm_bio_record`).
+    #[inline]
     pub(crate) fn record(&self) -> BioDetails {
-        let mut d = BioDetails::default();
-        // SAFETY: The bio is valid (type invariant) and `d` is writable.
-        unsafe { bindings::dmr_bio_record(&mut d.0, self.as_raw()) };
-        d
+        let b = self.as_raw();
+        // SAFETY: The bio is valid and not modified by anyone else while we hold `&self`
+        // (type invariant); `__bi_remaining.counter` is an aligned `int` that is only
+        // accessed atomically, so reading it with `atomic_read` semantics is race-free.
+        unsafe {
+            BioDetails {
+                bdev: (*b).bi_bdev,
+                flags: (*b).bi_flags,
+                iter: (*b).bi_iter,
+                end_io: (*b).bi_end_io,
+                remaining: Atomic::from_ptr(&raw mut (*b).__bi_remaining.counter).load(Relaxed),
+            }
+        }
     }
 }
 
@@ -299,48 +341,81 @@ impl<P: Copy> DeferredBio<P> {
         unsafe { Bio::from_raw(self.bio.as_ptr()) }
     }
 
+    /// Calls `f(segment, at)` for every single-page segment of the `len` bytes of the
+    /// bio's data that start `skip` bytes into the data as `details` saw it; `at` is the
+    /// segment's offset in those bytes. The caller checked the range with `data_range`.
+    /// The loop of `__bio_for_each_segment`, over C forwarders of its inline parts.
+    fn for_each_segment(
+        &self,
+        details: &BioDetails,
+        skip: u32,
+        len: u32,
+        mut f: impl FnMut(&mut bindings::bio_vec, usize) -> Result,
+    ) -> Result {
+        let bio = self.bio.as_ptr();
+        let mut it = details.iter;
+        // SAFETY: The bio is valid and ours (type invariant), so its vector stays as it was
+        // when `details` were recorded; `it` is that recorded iterator, and `skip` is within
+        // its size (checked by the caller with `data_range`).
+        unsafe { bindings::dmr_bio_advance_iter(bio, &mut it, skip) };
+        it.bi_size = len;
+        let mut at = 0usize;
+        while it.bi_size > 0 {
+            // SAFETY: The bio is valid and ours, its vector unchanged since `details` were
+            // recorded; `it` still has data left in that vector, so it points at a segment.
+            let mut bv = unsafe { bindings::dmr_bio_iter_iovec(bio, &it) };
+            f(&mut bv, at)?;
+            at += bv.bv_len as usize;
+            // SAFETY: The bio is valid and ours, `it` points into its vector, and
+            // `bv.bv_len` is the length of the segment at `it` (at most what is left there).
+            unsafe { bindings::dmr_bio_advance_iter_single(bio, &mut it, bv.bv_len) };
+        }
+        Ok(())
+    }
+
     /// Copies `buf.len()` bytes of the bio's data, from `skip` bytes into the data as
     /// `details` saw it, into `buf`. Returns `EINVAL` when that is outside the data.
     pub(crate) fn copy_from(&self, details: &BioDetails, skip: u32, buf: &mut [u8]) -> Result {
         let len = data_range(details, skip, buf.len())?;
-        // SAFETY: The bio is valid and its data pages stay allocated until it completes;
-        // the range is within the recorded iterator (checked by `data_range`) and `buf` is writable.
-        unsafe {
-            bindings::dmr_bio_copy_from(
-                self.bio.as_ptr(),
-                &details.0.bi_iter,
-                skip,
-                buf.as_mut_ptr().cast(),
-                len,
-            )
-        };
-        Ok(())
+        self.for_each_segment(details, skip, len, |bv, at| {
+            let to = buf.get_mut(at..at + bv.bv_len as usize).ok_or(EINVAL)?;
+            // SAFETY: `bv` is a single-page segment of the bio's data, whose pages stay
+            // allocated while the bio is ours (type invariant); `to` is `bv_len` writable
+            // bytes.
+            unsafe { bindings::dmr_memcpy_from_bvec(to.as_mut_ptr().cast(), bv) };
+            Ok(())
+        })
     }
 
-    /// Copies `buf` into the bio's data at `skip` bytes (as `details` saw it).
+    /// Copies `buf` into the bio's data at `skip` bytes (as `details` saw it). Returns
+    /// `EINVAL` when that is outside the data.
     pub(crate) fn copy_to(&mut self, details: &BioDetails, skip: u32, buf: &[u8]) -> Result {
         let len = data_range(details, skip, buf.len())?;
-        // SAFETY: As in `copy_from`; the bio is ours, so writing its pages is allowed.
-        unsafe {
-            bindings::dmr_bio_copy_to(
-                self.bio.as_ptr(),
-                &details.0.bi_iter,
-                skip,
-                buf.as_ptr().cast(),
-                len,
-            )
-        };
-        Ok(())
+        self.for_each_segment(details, skip, len, |bv, at| {
+            let from = buf.get(at..at + bv.bv_len as usize).ok_or(EINVAL)?;
+            // SAFETY: `bv` is a single-page segment of the bio's data, whose pages stay
+            // allocated while the bio is ours (type invariant), and `&mut self` lets us
+            // write them; `from` is `bv_len` readable bytes.
+            unsafe { bindings::dmr_memcpy_to_bvec(bv, from.as_ptr().cast()) };
+            Ok(())
+        })
     }
 
     /// Completes the bio with `status`, after restoring what `details` saved.
+    ///
+    /// `details` must be what [`Bio::record`] returned for this bio (the target keeps it in
+    /// the bio's own per-bio data): the bio gets exactly the saved fields back, so details
+    /// of another bio would hand it that bio's device, position and completion function.
     pub(crate) fn complete(self, details: &BioDetails, status: BlkStatus) {
         let p = self.into_raw();
-        // SAFETY: `p` is valid and completing it is our duty (type invariant); restoring
-        // the recorded fields undoes what the lower layers changed.
+        // SAFETY: `p` is valid and completing it is our duty (type invariant), so it is
+        // ours until `bio_endio` hands it back. `details` were recorded from it (the
+        // requirement above; not checked). Restoring them undoes what the lower layers
+        // changed.
         unsafe {
-            bindings::dmr_bio_restore(&details.0, p);
-            bindings::dmr_bio_endio(p, status.0);
+            details.restore(p);
+            (*p).bi_status = status.0;
+            bindings::bio_endio(p);
         }
     }
 }
@@ -357,27 +432,41 @@ fn data_range(details: &BioDetails, skip: u32, len: usize) -> Result<u32> {
 
 impl<P: Copy> Drop for DeferredBio<P> {
     fn drop(&mut self) {
+        let p = self.bio.as_ptr();
         // SAFETY: Completing the bio is our duty (type invariant) and it was not completed
-        // (`complete` forgets `self`).
-        unsafe { bindings::dmr_bio_endio(self.bio.as_ptr(), BlkStatus::IOERR.0) };
+        // (`complete` forgets `self`), so nobody else writes its status meanwhile.
+        unsafe {
+            (*p).bi_status = BlkStatus::IOERR.0;
+            bindings::bio_endio(p);
+        }
     }
 }
 
 /// A queue of deferred bios, linked through `bi_next`: pushed from any context (including
 /// interrupts) without locks, taken all at once by one consumer.
+///
+/// # Invariants
+///
+/// `head` is NULL or the first of a NULL-terminated `bi_next` chain of bios, each one a
+/// [`DeferredBio<P>`] given up by `push`: valid, deferred with per-bio data `P`, and its
+/// completion owned by the queue.
 pub(crate) struct BioQueue<P: Copy> {
     head: kernel::sync::atomic::Atomic<*mut bindings::bio>,
     _per_io: PhantomData<P>,
 }
 
-// SAFETY: The queue only holds bios whose completion it owns; see `DeferredBio`.
+// SAFETY: The queue only holds bios whose completion it owns; completing a bio (drop) is
+// allowed on any thread, and `P` is `Send`.
 unsafe impl<P: Copy + Send> Send for BioQueue<P> {}
-// SAFETY: `push` and `take_all` synchronise with atomic operations.
+// SAFETY: The `&self` methods change `head` only with atomic operations: `push` links its
+// own bio before a release cmpxchg, and `take_all` detaches the whole chain with one
+// acquire xchg before it touches any `bi_next`, so no bio is reached by two threads.
 unsafe impl<P: Copy + Send> Sync for BioQueue<P> {}
 
 impl<P: Copy> BioQueue<P> {
     /// An empty queue.
     pub(crate) const fn new() -> Self {
+        // INVARIANT: An empty chain.
         Self {
             head: kernel::sync::atomic::Atomic::new(core::ptr::null_mut()),
             _per_io: PhantomData,
@@ -392,6 +481,8 @@ impl<P: Copy> BioQueue<P> {
         loop {
             // SAFETY: `p` is a valid bio we own; `bi_next` is free for the owner's use.
             unsafe { (*p).bi_next = head };
+            // INVARIANT: `p` came from a `DeferredBio<P>` and links to the chain `head` was;
+            // the release ordering publishes the `bi_next` store with it.
             match self.head.cmpxchg(head, p, Release) {
                 Ok(_) => return,
                 Err(now) => head = now,
@@ -406,13 +497,15 @@ impl<P: Copy> BioQueue<P> {
         // The stack is newest first; reverse it.
         let mut fifo: *mut bindings::bio = core::ptr::null_mut();
         while !p.is_null() {
-            // SAFETY: Every bio in the list is valid and ours.
+            // SAFETY: Every bio in the list is valid and ours (pushed as a `DeferredBio`).
             let next = unsafe { (*p).bi_next };
-            // SAFETY: As above.
+            // SAFETY: `p` is a bio of the list just taken, which only this function holds,
+            // so nobody else reads or writes its `bi_next`.
             unsafe { (*p).bi_next = fifo };
             fifo = p;
             p = next;
         }
+        // INVARIANT: `fifo` is the chain taken from the queue (same bios, same duty).
         DeferredList {
             head: fifo,
             _per_io: PhantomData,
@@ -433,6 +526,12 @@ impl<P: Copy> Drop for BioQueue<P> {
 }
 
 /// Bios taken from a [`BioQueue`], oldest first.
+///
+/// # Invariants
+///
+/// `head` is NULL or the first of a NULL-terminated `bi_next` chain of bios that only this
+/// list holds, each one valid, deferred with per-bio data `P`, and its completion owned by
+/// the list.
 pub(crate) struct DeferredList<P: Copy> {
     head: *mut bindings::bio,
     _per_io: PhantomData<P>,
@@ -444,6 +543,7 @@ unsafe impl<P: Copy + Send> Send for DeferredList<P> {}
 impl<P: Copy> DeferredList<P> {
     /// An empty list.
     pub(crate) const fn new() -> Self {
+        // INVARIANT: An empty chain.
         Self {
             head: core::ptr::null_mut(),
             _per_io: PhantomData,
@@ -460,6 +560,7 @@ impl<P: Copy> DeferredList<P> {
         let p = bio.into_raw();
         // SAFETY: `p` is a valid bio we own; `bi_next` is free for the owner's use.
         unsafe { (*p).bi_next = self.head };
+        // INVARIANT: `p` came from a `DeferredBio<P>` and now heads the old chain.
         self.head = p;
     }
 }
@@ -472,7 +573,8 @@ impl<P: Copy> Iterator for DeferredList<P> {
         if p.is_null() {
             return None;
         }
-        // SAFETY: `p` is a valid queued bio we own.
+        // INVARIANT: The rest of the chain stays; `p` leaves it, unlinked.
+        // SAFETY: `p` heads the chain, so it is a valid bio this list owns (type invariant).
         unsafe {
             self.head = (*p).bi_next;
             (*p).bi_next = core::ptr::null_mut();

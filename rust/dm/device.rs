@@ -76,8 +76,9 @@ impl DmDev {
 
     /// The device number (`dev_t`).
     pub(crate) fn devt(&self) -> u32 {
-        // SAFETY: `bdev()` is an open block device.
-        unsafe { bindings::dmr_bdev_devt(self.bdev()) }
+        // SAFETY: `bdev()` is an open block device; `bd_dev` is set when it is created and
+        // never changes.
+        unsafe { (*self.bdev()).bd_dev }
     }
 
     /// Whether `self` and `other` are the same block device.
@@ -146,27 +147,11 @@ impl QueueLimits {
     ///
     /// `ptr` must be valid and exclusively ours for `'a`.
     pub(crate) unsafe fn from_raw<'a>(ptr: *mut bindings::queue_limits) -> &'a mut Self {
+        // INVARIANT: The caller guarantees that the limits are valid and ours to modify for
+        // `'a`, the lifetime of the returned borrow.
         // SAFETY: `repr(transparent)` over `Opaque<queue_limits>`; validity and exclusivity
         // are guaranteed by the caller.
         unsafe { &mut *ptr.cast() }
-    }
-
-    /// Logical block size in bytes.
-    pub(crate) fn logical_block_size(&self) -> u32 {
-        // SAFETY: By the type invariant the limits are valid.
-        unsafe { (*self.0.get()).logical_block_size }
-    }
-
-    /// Minimum preferred I/O size in bytes.
-    pub(crate) fn io_min(&self) -> u32 {
-        // SAFETY: By the type invariant the limits are valid.
-        unsafe { (*self.0.get()).io_min }
-    }
-
-    /// Sets the minimum preferred I/O size in bytes.
-    pub(crate) fn set_io_min(&mut self, bytes: u32) {
-        // SAFETY: By the type invariant the limits are valid and ours to modify.
-        unsafe { (*self.0.get()).io_min = bytes };
     }
 
     /// Makes `bytes` the smallest unit of I/O the device accepts: the logical and physical

@@ -4,13 +4,25 @@
 //! one bio on the stack that reports the block layer's status.
 
 use super::{BlkStatus, DmDev};
+use crate::logic::args::MAX_METADATA_COPIES;
 use crate::rust::bindings;
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ops::Range;
 use core::ptr::NonNull;
 use kernel::alloc::KVVec;
+use kernel::block::SECTOR_SIZE;
 use kernel::prelude::*;
+
+/// [`SECTOR_SIZE`] for byte counts and offsets in memory.
+const SECTOR_BYTES: usize = SECTOR_SIZE as usize;
+
+/// Most regions of one [`DmIo`] request: one per metadata copy.
+const MAX_REGIONS: usize = MAX_METADATA_COPIES as usize;
+
+// `write_regions` returns one bit per region in a `u64` (and dm-io one per region in an
+// `unsigned long`), and sets them all with `(1 << n) - 1`.
+const _: () = assert!(MAX_REGIONS < 64);
 
 /// A scope in which every memory allocation of the current task behaves as `GFP_NOIO`
 /// (`memalloc_noio_save`): code on a block device's error path must not let reclaim write
@@ -45,11 +57,11 @@ impl Drop for NoIo {
 pub(crate) struct IoBuffer(KVVec<u8>);
 
 impl IoBuffer {
-    /// A zero-filled buffer of `bytes` (a multiple of 512). It is allocated as with
+    /// A zero-filled buffer of `bytes` (a whole number of sectors). It is allocated as with
     /// `GFP_NOIO`: callers are on a block device's I/O path, where reclaim must not
     /// write back through the device waiting for this memory.
     pub(crate) fn new(bytes: usize) -> Result<Self> {
-        if bytes == 0 || bytes % 512 != 0 {
+        if bytes == 0 || bytes % SECTOR_BYTES != 0 {
             return Err(EINVAL);
         }
         zeroed(bytes).map(Self)
@@ -69,7 +81,7 @@ impl IoBuffer {
     /// sectors inside the buffer.
     fn range(&mut self, offset: usize, len: usize) -> Result<*mut u8> {
         let end = offset.checked_add(len).ok_or(EINVAL)?;
-        if offset % 512 != 0 || len % 512 != 0 || len == 0 || end > self.0.len() {
+        if offset % SECTOR_BYTES != 0 || len % SECTOR_BYTES != 0 || len == 0 || end > self.0.len() {
             return Err(EINVAL);
         }
         // SAFETY: `offset` is within the buffer (checked above).
@@ -86,9 +98,11 @@ pub(crate) struct DmIo {
     client: NonNull<bindings::dm_io_client>,
 }
 
-// SAFETY: dm-io clients may be used from any thread in process context.
+// SAFETY: A dm-io client has no thread affinity: it may be destroyed (dropped) on any
+// thread.
 unsafe impl Send for DmIo {}
-// SAFETY: As above; dm-io synchronises its mempools.
+// SAFETY: The `&self` methods submit synchronous dm-io requests on the client; dm-io allows
+// concurrent requests on one client (its mempools and bio set synchronise themselves).
 unsafe impl Sync for DmIo {}
 
 impl DmIo {
@@ -96,9 +110,83 @@ impl DmIo {
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: No preconditions; returns a client or an ERR_PTR.
         let p = kernel::error::from_err_ptr(unsafe { bindings::dm_io_client_create() })?;
+        // INVARIANT: `p` is a client `dm_io_client_create` made; only `drop` destroys it.
         Ok(Self {
             client: NonNull::new(p).ok_or(ENOMEM)?,
         })
+    }
+
+    /// One synchronous dm-io request `opf` over `buf[offset..offset + len]` to (or from)
+    /// each of `sectors` of `dev`, in parallel. Returns dm-io's result (0 or a negative
+    /// errno) and the regions that failed, bit `i` for `sectors[i]`.
+    ///
+    /// The request and the regions live on this stack; `dm_io` waits for the I/O because no
+    /// notify function is given.
+    fn sync_io(
+        &self,
+        dev: &DmDev,
+        sectors: &[u64],
+        buf: &mut IoBuffer,
+        offset: usize,
+        len: usize,
+        opf: u32,
+    ) -> Result<(c_int, c_ulong)> {
+        if sectors.is_empty() || sectors.len() > MAX_REGIONS {
+            return Err(EINVAL);
+        }
+        let p = buf.range(offset, len)?;
+        let count = (len / SECTOR_BYTES) as u64;
+        let mut regions = [bindings::dm_io_region {
+            bdev: core::ptr::null_mut(),
+            sector: 0,
+            count: 0,
+        }; MAX_REGIONS];
+        for (region, &sector) in regions.iter_mut().zip(sectors) {
+            *region = bindings::dm_io_region {
+                bdev: dev.bdev(),
+                sector,
+                count,
+            };
+        }
+        // SAFETY: `is_vmalloc_addr` only compares the address with the vmalloc range.
+        let mem_type = if unsafe { kernel::bindings::is_vmalloc_addr(p.cast()) } {
+            bindings::dm_io_mem_type_DM_IO_VMA
+        } else {
+            bindings::dm_io_mem_type_DM_IO_KMEM
+        };
+        let mut req = bindings::dm_io_request {
+            bi_opf: opf,
+            mem: bindings::dm_io_memory {
+                type_: mem_type,
+                offset: 0,
+                ptr: bindings::dm_io_memory__bindgen_ty_1 { addr: p.cast() },
+            },
+            // No notify function: `dm_io` is synchronous.
+            notify: bindings::dm_io_notify {
+                fn_: None,
+                context: core::ptr::null_mut(),
+            },
+            client: self.client.as_ptr(),
+        };
+        let mut bits: c_ulong = 0;
+        // SAFETY: The client is valid (type invariant) and `dev` is open. `req` describes
+        // `len` bytes at `p`, inside `buf` (checked by `IoBuffer::range`), which is kmalloc
+        // or vmalloc memory (never the stack) of the type `mem_type` says and is borrowed
+        // mutably until this returns; `regions` has `sectors.len()` filled entries (at most
+        // `MAX_REGIONS`, checked above), each `count` sectors; `bits` is a valid
+        // out-pointer and the unsupported-bits pointer may be NULL. Without a notify
+        // function `dm_io` returns only when every region's I/O has completed.
+        let r = unsafe {
+            bindings::dm_io(
+                &mut req,
+                sectors.len() as c_uint,
+                regions.as_mut_ptr(),
+                &mut bits,
+                core::ptr::null_mut(),
+                bindings::DMR_IOPRIO_DEFAULT,
+            )
+        };
+        Ok((r, bits))
     }
 
     /// One synchronous request `opf` over `buf[offset..offset + len]` at `sector` of `dev`.
@@ -111,25 +199,8 @@ impl DmIo {
         len: usize,
         opf: u32,
     ) -> Result {
-        let p = buf.range(offset, len)?;
-        let sectors = [sector];
-        let mut bits: c_ulong = 0;
-        // SAFETY: The client is valid (type invariant), `dev` is open, `sectors` has one
-        // entry, `p` points to `len` bytes of a kmalloc/vmalloc buffer (checked by
-        // `IoBuffer::range`) and `bits` is a valid out-pointer. dm-io waits for completion
-        // before returning.
-        kernel::error::to_result(unsafe {
-            bindings::dmr_io_sync_regions(
-                self.client.as_ptr(),
-                dev.bdev(),
-                sectors.as_ptr(),
-                1,
-                (len / 512) as u64,
-                opf,
-                p.cast(),
-                &mut bits,
-            )
-        })
+        let (r, _) = self.sync_io(dev, &[sector], buf, offset, len, opf)?;
+        kernel::error::to_result(r)
     }
 
     /// Reads `len` bytes at `sector` of `dev` into `buf[offset..offset + len]`. Sleeps.
@@ -171,27 +242,7 @@ impl DmIo {
         len: usize,
         fua: bool,
     ) -> Result<u64> {
-        if sectors.is_empty() || sectors.len() > bindings::DMR_MAX_COPIES_C as usize {
-            return Err(EINVAL);
-        }
-        let p = buf.range(offset, len)?;
-        let opf = write_opf(fua);
-        let mut bits: c_ulong = 0;
-        // SAFETY: The client is valid, `dev` is open, `sectors` has `sectors.len()` entries
-        // (checked against the helper's limit), `p` points to `len` bytes of an `IoBuffer`,
-        // and `bits` is a valid out-pointer. dm-io waits for completion.
-        let r = unsafe {
-            bindings::dmr_io_sync_regions(
-                self.client.as_ptr(),
-                dev.bdev(),
-                sectors.as_ptr(),
-                sectors.len() as u32,
-                (len / 512) as u64,
-                opf,
-                p.cast(),
-                &mut bits,
-            )
-        };
+        let (r, bits) = self.sync_io(dev, sectors, buf, offset, len, write_opf(fua))?;
         // dm-io can fail before it sends anything, leaving no bit set: every region failed.
         if r != 0 && bits == 0 {
             return Ok((1u64 << sectors.len()) - 1);
@@ -233,10 +284,10 @@ pub(crate) struct BlockBuffer(KVec<u8>);
 pub(crate) const MAX_BLOCK_BUFFER: usize = 64 * 1024;
 
 impl BlockBuffer {
-    /// A zero-filled buffer of `bytes`, a power of two from 512 to [`MAX_BLOCK_BUFFER`],
+    /// A zero-filled buffer of `bytes`, a power of two from one sector to [`MAX_BLOCK_BUFFER`],
     /// allocated as with `GFP_NOIO` (see [`NoIo`]).
     pub(crate) fn new(bytes: usize) -> Result<Self> {
-        if !bytes.is_power_of_two() || !(512..=MAX_BLOCK_BUFFER).contains(&bytes) {
+        if !bytes.is_power_of_two() || !(SECTOR_BYTES..=MAX_BLOCK_BUFFER).contains(&bytes) {
             return Err(EINVAL);
         }
         zeroed(bytes).map(Self)
@@ -280,7 +331,7 @@ pub(crate) fn rw_block(
     range: Range<usize>,
     op: DataOp,
 ) -> Result<(), BlkStatus> {
-    if range.is_empty() || range.start % 512 != 0 || range.len() % 512 != 0 {
+    if range.is_empty() || range.start % SECTOR_BYTES != 0 || range.len() % SECTOR_BYTES != 0 {
         return Err(BlkStatus::INVAL);
     }
     let data = buf

@@ -12,24 +12,20 @@
 //! `ti->private` and dropped by the destructor. Every callback borrows it for the duration
 //! of the call, which device-mapper guarantees ends before the destructor runs.
 
-// Parts of this API are provided for targets to use and are not all used by `remap` yet.
-#![allow(dead_code)]
-
 mod bio;
 mod device;
 mod io;
 mod result;
 mod target;
 
-// Re-exported as the API targets use; `remap` does not use every item yet.
-#[allow(unused_imports)]
-pub(crate) use bio::{
-    Bio, BioDetails, BioQueue, BlkStatus, DeferredBio, DeferredList, ReqOp, SECTOR_SHIFT,
-};
+pub(crate) use bio::{Bio, BioDetails, BioQueue, BlkStatus, DeferredBio, DeferredList, ReqOp};
 pub(crate) use device::{DeviceIter, DmDev, QueueLimits, MAX_LOGICAL_BLOCK_SIZE};
 pub(crate) use io::{rw_block, BlockBuffer, DataOp, DmIo, IoBuffer, NoIo};
 pub(crate) use result::ResultBuf;
-#[allow(unused_imports)]
+
+// The pure logic (`src/logic`, also built for userspace) keeps its own copy of the sector
+// size; it must be the block layer's.
+const _: () = assert!(crate::logic::args::SECTOR_SIZE == kernel::block::SECTOR_SIZE as u64);
 pub(crate) use target::{
     CtrError, EndIoResult, MapResult, MessageError, Operations, Registration, StatusType,
     TargetCtx, TargetHandle, FEATURE_NOWAIT, NAME_LEN,

@@ -36,11 +36,6 @@ impl<'a> ResultBuf<'a> {
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }
-
-    /// The text written so far.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
 }
 
 impl fmt::Write for ResultBuf<'_> {

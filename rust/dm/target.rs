@@ -24,27 +24,19 @@ const PER_IO_ALIGN: usize = 8;
 pub(crate) enum MapResult {
     /// The bio was redirected with [`Bio::set_dev`]; device-mapper submits it.
     Remapped,
-    /// The target took the bio and will submit or complete it itself.
-    Submitted,
     /// Fail the bio with an I/O error.
     Kill,
-    /// Push the bio back to be mapped again later (e.g. a `REQ_NOWAIT` bio that would block).
-    Requeue,
     /// The target takes the bio over: device-mapper calls [`Operations::defer`] with it
     /// and the target completes it later (`DM_MAPIO_SUBMITTED`).
     Defer,
-    /// Like [`MapResult::Requeue`], after a delay.
-    DelayRequeue,
 }
 
 impl MapResult {
     fn to_c(self) -> c_int {
         (match self {
             Self::Remapped => bindings::DM_MAPIO_REMAPPED,
-            Self::Submitted | Self::Defer => bindings::DM_MAPIO_SUBMITTED,
+            Self::Defer => bindings::DM_MAPIO_SUBMITTED,
             Self::Kill => bindings::DM_MAPIO_KILL,
-            Self::Requeue => bindings::DM_MAPIO_REQUEUE,
-            Self::DelayRequeue => bindings::DM_MAPIO_DELAY_REQUEUE,
         }) as c_int
     }
 }
@@ -57,10 +49,6 @@ pub(crate) enum EndIoResult {
     /// The target takes the bio over: device-mapper calls [`Operations::defer`] with it
     /// and the target completes it later (`DM_ENDIO_INCOMPLETE`).
     Defer,
-    /// Map the bio again.
-    Requeue,
-    /// Map the bio again after a delay.
-    DelayRequeue,
 }
 
 impl EndIoResult {
@@ -68,8 +56,6 @@ impl EndIoResult {
         (match self {
             Self::Done => bindings::DM_ENDIO_DONE,
             Self::Defer => bindings::DM_ENDIO_INCOMPLETE,
-            Self::Requeue => bindings::DM_ENDIO_REQUEUE,
-            Self::DelayRequeue => bindings::DM_ENDIO_DELAY_REQUEUE,
         }) as c_int
     }
 }
@@ -131,6 +117,11 @@ impl MessageError {
 }
 
 /// Access to a `dm_target` while its constructor runs.
+///
+/// # Invariants
+///
+/// `ti` is the target device-mapper is constructing: valid, and ours to configure, for
+/// `'a`, which ends when the constructor returns.
 pub(crate) struct TargetCtx<'a> {
     ti: NonNull<bindings::dm_target>,
     _ctr: PhantomData<&'a mut bindings::dm_target>,
@@ -156,13 +147,14 @@ impl TargetCtx<'_> {
     /// Opens `path` (a device path or `major:minor`) with the table's access mode.
     pub(crate) fn get_device(&mut self, path: &CStr) -> Result<DmDev> {
         let mut dev: *mut bindings::dm_dev = core::ptr::null_mut();
-        // SAFETY: `ti` is valid during the constructor, `path` is NUL-terminated, and
+        // SAFETY: `ti` is valid during the constructor (type invariant) and `ti->table` is
+        // the table being loaded, valid as long as `ti`; `path` is NUL-terminated, and
         // `dev` is a valid out-pointer.
         to_result(unsafe {
             bindings::dm_get_device(
                 self.ti(),
                 path.as_char_ptr(),
-                bindings::dmr_target_mode(self.ti()),
+                bindings::dm_table_get_mode((*self.ti()).table),
                 &mut dev,
             )
         })?;
@@ -175,30 +167,30 @@ impl TargetCtx<'_> {
     /// Number of empty flush bios device-mapper sends per flush (told apart with
     /// [`Bio::target_bio_nr`]); 0 means flushes are not passed to the target.
     pub(crate) fn set_num_flush_bios(&mut self, n: u32) {
-        // SAFETY: `ti` is valid and ours to configure during the constructor.
+        // SAFETY: `ti` is valid and ours to configure during the constructor (type
+        // invariant); `&mut self` keeps other writers of the field out.
         unsafe { (*self.ti()).num_flush_bios = n };
     }
 
     /// Number of copies of each discard bio the target receives; 0 disables discards.
     pub(crate) fn set_num_discard_bios(&mut self, n: u32) {
-        // SAFETY: As above.
+        // SAFETY: `ti` is valid and ours to configure during the constructor (type
+        // invariant); `&mut self` keeps other writers of the field out.
         unsafe { (*self.ti()).num_discard_bios = n };
     }
 
     /// Number of copies of each write-zeroes bio; 0 disables write-zeroes.
     pub(crate) fn set_num_write_zeroes_bios(&mut self, n: u32) {
-        // SAFETY: As above.
+        // SAFETY: `ti` is valid and ours to configure during the constructor (type
+        // invariant); `&mut self` keeps other writers of the field out.
         unsafe { (*self.ti()).num_write_zeroes_bios = n };
-    }
-
-    /// Number of copies of each secure-erase bio; 0 disables secure erase.
-    pub(crate) fn set_num_secure_erase_bios(&mut self, n: u32) {
-        // SAFETY: As above.
-        unsafe { (*self.ti()).num_secure_erase_bios = n };
     }
 
     /// A handle to the target for use after construction (events).
     pub(crate) fn handle(&self) -> TargetHandle {
+        // INVARIANT: `ti` is the target under construction; device-mapper frees it only
+        // after its destructor (or, if the constructor fails, after the constructor
+        // returned), and the handle's holders drop it by then.
         TargetHandle(self.ti)
     }
 }
@@ -212,9 +204,12 @@ impl TargetCtx<'_> {
 #[derive(Clone)]
 pub(crate) struct TargetHandle(NonNull<bindings::dm_target>);
 
-// SAFETY: `dm_table_event` may be called from any thread in process context.
+// SAFETY: The handle is a pointer with no thread affinity: the calls it makes
+// (`dm_table_event`, `dm_copy_name_and_uuid`, `dm_table_get_md`) may run on any thread.
 unsafe impl Send for TargetHandle {}
-// SAFETY: As above; the handle itself is immutable.
+// SAFETY: The `&self` methods only read the immutable pointer and call functions that
+// take device-mapper's own locks (`dm_table_event` its event mutex,
+// `dm_copy_name_and_uuid` the hash lock), so concurrent calls are fine.
 unsafe impl Sync for TargetHandle {}
 
 impl TargetHandle {
@@ -222,8 +217,16 @@ impl TargetHandle {
     ///
     /// Must be called from process context (it takes a mutex).
     pub(crate) fn raise_event(&self) {
-        // SAFETY: By the type invariant the target (and its table) is valid.
-        unsafe { bindings::dmr_target_event(self.0.as_ptr()) };
+        // SAFETY: By the type invariant the target is valid, and so is its table
+        // (`ti->table`), which owns the target.
+        unsafe { bindings::dm_table_event((*self.0.as_ptr()).table) };
+    }
+
+    /// The target's mapped device (`dm_table_get_md`).
+    fn md(&self) -> *mut bindings::mapped_device {
+        // SAFETY: By the type invariant the target is valid, and so is its table
+        // (`ti->table`), which owns the target.
+        unsafe { bindings::dm_table_get_md((*self.0.as_ptr()).table) }
     }
 
     /// The name of the target's dm device as `dmsetup` shows it, copied into `buf`.
@@ -231,9 +234,16 @@ impl TargetHandle {
     /// Process context (takes a mutex).
     pub(crate) fn device_name<'a>(&self, buf: &'a mut [u8; NAME_LEN]) -> Result<&'a CStr> {
         buf[0] = 0;
-        // SAFETY: The target is valid (type invariant); `buf` has room for the longest
-        // name and its NUL.
-        let r = unsafe { bindings::dmr_target_name(self.0.as_ptr(), buf.as_mut_ptr().cast()) };
+        // SAFETY: `md()` is the mapped device of a valid target (type invariant), which
+        // outlives the target; `buf` has room for the longest name and its NUL; a NULL
+        // `uuid` asks for no UUID.
+        let r = unsafe {
+            bindings::dm_copy_name_and_uuid(
+                self.md(),
+                buf.as_mut_ptr().cast(),
+                core::ptr::null_mut(),
+            )
+        };
         if r < 0 {
             return Err(Error::from_errno(r));
         }
@@ -243,13 +253,12 @@ impl TargetHandle {
     /// Identifies the target's dm device (the same for every table it loads) while the
     /// target exists. Only an identity: never turned back into a pointer.
     pub(crate) fn device_id(&self) -> usize {
-        // SAFETY: The target is valid (type invariant).
-        unsafe { bindings::dmr_target_md(self.0.as_ptr()) as usize }
+        self.md() as usize
     }
 }
 
 /// Room for a dm device name and its NUL (`DM_NAME_LEN`).
-pub(crate) const NAME_LEN: usize = bindings::DMR_NAME_LEN as usize;
+pub(crate) const NAME_LEN: usize = bindings::DM_NAME_LEN as usize;
 
 /// A device-mapper target type.
 ///
@@ -405,13 +414,16 @@ impl<T: Operations> Adapter<T> {
         }
         // SAFETY: `ti` is valid and ours to configure during the constructor.
         unsafe { (*ti).per_io_data_size = per_io_size::<T>() };
+        // INVARIANT: `ti` is the target being constructed, and `ctx` is dropped before this
+        // function returns.
         let mut ctx = TargetCtx {
             ti: ti_nn,
             _ctr: PhantomData,
         };
         match T::new(&mut ctx, &args) {
             Ok(target) => {
-                // SAFETY: As above; `dtr` reclaims this with `from_foreign`.
+                // SAFETY: `ti` is valid and ours to configure during the constructor;
+                // `dtr` reclaims the pointer with `from_foreign`.
                 unsafe { (*ti).private = target.into_foreign() };
                 0
             }
@@ -471,7 +483,8 @@ impl<T: Operations> Adapter<T> {
         // SAFETY: `error` points to the bio's status for this call.
         let mut status = BlkStatus(unsafe { *error });
         let r = this.end_io(bio, io, &mut status);
-        // SAFETY: As above.
+        // SAFETY: `error` points to the bio's status for this call; nobody else writes it
+        // while `end_io` runs.
         unsafe { *error = status.0 };
         if r == EndIoResult::Defer {
             // SAFETY: We answer DM_ENDIO_INCOMPLETE, so completing the bio is now ours; its
@@ -653,6 +666,7 @@ impl<T: Operations> Adapter<T> {
 ///
 /// `tt` is registered with device-mapper from initialisation until drop; it is pinned
 /// because device-mapper links it into its list of target types.
+#[repr(transparent)]
 #[pin_data(PinnedDrop)]
 pub(crate) struct Registration<T: Operations> {
     #[pin]
@@ -669,6 +683,8 @@ impl<T: Operations> Registration<T> {
     /// Registers target type `T`, owned by `module`.
     pub(crate) fn new(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
+            // INVARIANT: The initialiser fails unless `dm_register_target` succeeded, so
+            // every `Registration` holds a registered, pinned target type.
             tt <- Opaque::try_ffi_init(move |slot: *mut bindings::target_type| {
                 // SAFETY: `slot` is valid for writes and pinned for the lifetime of `Self`.
                 unsafe { slot.write(Adapter::<T>::target_type(module)) };

@@ -25,7 +25,7 @@ pub const MAX_READ_RETRIES: u32 = 100;
 
 /// Fewest metadata copies a table line may ask for.
 pub const MIN_METADATA_COPIES: u32 = 2;
-/// Most metadata copies (one dm-io region each; `DMR_MAX_COPIES` in rust/helpers.h).
+/// Most metadata copies (one dm-io region each; the region array of rust/dm/io.rs).
 pub const MAX_METADATA_COPIES: u32 = 16;
 
 /// The target's version (`dmsetup targets`, `/sys/kernel/dm_remap/version`).

@@ -7,9 +7,9 @@
 //! `kobj_type` defined here, whose `show` and `store` find the directory (`container_of!`)
 //! and call the file table of its data's type (a [`Files`] implementation) with the file's
 //! number. The kobject holds a reference (`Arc`, as a `ForeignOwnable` pointer) to that
-//! data, released with the kobject's last reference: sysfs keeps the kobject alive while a
-//! callback runs and removing a directory waits for running callbacks, so a file held open
-//! across the removal of its device is safe (it then fails with `ENODEV`).
+//! data, released with the kobject's last reference: removing a directory waits for running
+//! callbacks before that reference is put, so a callback never sees the data go, and a file
+//! held open across the removal of its device is safe (it then fails with `ENODEV`).
 //!
 //! A kobject's release may come after its directory is removed (with
 //! `CONFIG_DEBUG_KOBJECT_RELEASE` always, seconds later) and runs this module's code, so the
@@ -29,7 +29,9 @@ use kernel::sync::Arc;
 use kernel::types::{ForeignOwnable, Opaque};
 
 /// Largest output of a `show` (the sysfs buffer is one page).
-const SHOW_MAX: usize = kernel::page::PAGE_SIZE;
+// One byte less than the page: `sysfs_kf_seq_show` warns about a `show` that returns the
+// whole page.
+const SHOW_MAX: usize = kernel::page::PAGE_SIZE - 1;
 
 /// One file of a directory whose files `T` implements. A file with `show` is readable
 /// by everyone; one with `store` is writable by root (modes 0444, 0644 or 0200).
@@ -230,8 +232,9 @@ pub(crate) struct Dir<T: Files> {
 // SAFETY: Removing a kobject (drop) may happen on any thread, and the `Arc<T>` its release
 // drops may be dropped on any thread because `T: Send + Sync`.
 unsafe impl<T: Files> Send for Dir<T> {}
-// SAFETY: The `&self` methods (`rename`, `notify`) call `kobject_rename` and `sysfs_notify`,
-// which take the kernfs locks themselves and may run concurrently.
+// SAFETY: The one `&self` method that changes anything, `notify`, calls `sysfs_notify`, which
+// takes the kernfs locks itself and may run concurrently. `rename` takes `&mut self`:
+// `kobject_rename` leaves serialising renames to the caller.
 unsafe impl<T: Files> Sync for Dir<T> {}
 
 impl<T: Files> Dir<T> {
@@ -318,7 +321,7 @@ impl<T: Files> Dir<T> {
     }
 
     /// Renames the directory. Sleeps.
-    pub(crate) fn rename(&self, name: &CStr) -> Result {
+    pub(crate) fn rename(&mut self, name: &CStr) -> Result {
         // SAFETY: The kobject is live and in sysfs (type invariant); `name` is
         // NUL-terminated and copied.
         kernel::error::to_result(unsafe {
@@ -395,7 +398,9 @@ unsafe extern "C" fn sysfs_show(
     buf: *mut c_char,
 ) -> isize {
     // SAFETY: Every kobject of `KTYPE` is the `kobj` of a `RawDir` (`Opaque` has the
-    // layout of what it wraps), alive during the call (sysfs holds a reference); `attr`
+    // layout of what it wraps), alive during the call (kernfs holds an active reference
+    // on the attribute for the call, and the only path to the last put, `Dir::drop`, calls
+    // `kobject_del` first, which waits for running callbacks); `attr`
     // is the `attr` of an `Attr` of its tables; the fields are read through raw pointers.
     // `show` is `show_files::<T>` for the `T` whose `Arc` is `data`, and `buf` is the page
     // sysfs passed.
@@ -418,7 +423,9 @@ unsafe extern "C" fn sysfs_store(
     len: usize,
 ) -> isize {
     // SAFETY: Every kobject of `KTYPE` is the `kobj` of a `RawDir` (`Opaque` has the
-    // layout of what it wraps), alive during the call (sysfs holds a reference); `attr`
+    // layout of what it wraps), alive during the call (kernfs holds an active reference
+    // on the attribute for the call, and the only path to the last put, `Dir::drop`, calls
+    // `kobject_del` first, which waits for running callbacks); `attr`
     // is the `attr` of an `Attr` of its tables; the fields are read through raw pointers.
     // `store` is `store_files::<T>` for the `T` whose `Arc` is `data`, and `buf` holds the
     // `len` bytes sysfs passed.
@@ -462,8 +469,9 @@ unsafe extern "C" fn release(kobj: *mut bindings::kobject) {
 /// `data` must be the `Arc<T>` (foreign pointer) of a live `Dir<T>`, `buf` a page-sized
 /// buffer ours for the call.
 unsafe fn show_files<T: Files>(data: *mut c_void, id: c_uint, buf: *mut c_char) -> isize {
-    // SAFETY: The kobject holds the `Arc<T>` until its release, and sysfs keeps the kobject
-    // alive during the call.
+    // SAFETY: The kobject holds the `Arc<T>` until its release, which cannot come during the
+    // call (`sysfs_show`/`sysfs_store`: `Dir::drop` waits for running callbacks before its
+    // put).
     let files = unsafe { <Arc<T> as ForeignOwnable>::borrow(data) };
     // SAFETY: sysfs passes a buffer of `PAGE_SIZE` bytes, ours for the call.
     let buf = unsafe { core::slice::from_raw_parts_mut(buf.cast::<u8>(), SHOW_MAX) };

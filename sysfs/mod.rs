@@ -96,7 +96,12 @@ impl Tree {
         REGISTRY::init();
         let root_tables = KBox::new(AttrTables::new::<Root>()?, GFP_KERNEL)?;
         let device_tables = KBox::new(AttrTables::new::<Device>()?, GFP_KERNEL)?;
-        let root = Dir::new::<Root>(None, c"dm_remap", &root_tables, Arc::new(Root, GFP_KERNEL)?)?;
+        let root = Dir::new::<Root>(None, c"dm_remap", &root_tables, Arc::new(Root, GFP_KERNEL)?)
+            .inspect_err(|_| {
+            // A failed directory is still released (later, with
+            // `CONFIG_DEBUG_KOBJECT_RELEASE`), in this module's code.
+            kobject::wait_all_released();
+        })?;
         {
             let mut reg = REGISTRY::lock();
             reg.root = Some(root);
@@ -121,8 +126,8 @@ impl Drop for Tree {
         };
         // Outside the lock: removing the root waits for readers of `devices`, which take it.
         drop(root);
-        // Releases may still be pending (they run the module's code and read the
-        // tables' names): wait for them before the tables and the module go.
+        // Releases may still be pending (they run the module's code): wait for them before
+        // the module goes.
         kobject::wait_all_released();
         drop(tables);
         drop(self.root_tables.take());

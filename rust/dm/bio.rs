@@ -189,6 +189,9 @@ impl Bio {
 /// What the lower layers change in a bio while processing it, saved in `map` so that the
 /// target can read the bio's data again after a failure and complete it a second time:
 /// the fields `dm_bio_record` saves (drivers/md/dm-bio-record.h, private to drivers/md).
+/// Not `bi_integrity`, which `dm_bio_record` also saves: the details are restored only just
+/// before the bio is completed, never to resubmit it, and by then the layer that attached an
+/// integrity payload has freed it and cleared the pointer.
 ///
 /// Kept in Rust (it lives in every bio's per-bio data, and `map` records every bio), so a
 /// record costs no call into C beyond the atomic read of `__bi_remaining`.

@@ -109,11 +109,15 @@ impl AttrTables {
         let n: usize = defs.iter().map(|g| g.files.len()).sum();
         let mut attrs = KVec::with_capacity(n, GFP_KERNEL)?;
         for (id, f) in defs.iter().flat_map(|g| g.files.iter()).enumerate() {
+            // Zeroed, then the two fields set: the struct has more fields with lockdep
+            // (`key`, `skey`, `ignore_lockdep`), which `dmr_attr_init` below sets up.
+            // SAFETY: `struct attribute` is plain data (pointers, integers, a bitfield);
+            // all-zero is a valid value of it, as `kzalloc` would give.
+            let mut attr: bindings::attribute = unsafe { core::mem::zeroed() };
+            attr.name = f.name.as_char_ptr();
+            attr.mode = f.mode();
             let c = Attr {
-                attr: bindings::attribute {
-                    name: f.name.as_char_ptr(),
-                    mode: f.mode(),
-                },
+                attr,
                 id: u32::try_from(id).map_err(|_| EINVAL)?,
             };
             attrs.push(c, GFP_KERNEL)?;

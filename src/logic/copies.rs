@@ -206,7 +206,6 @@ pub fn rewrite_order(current: &[bool]) -> impl Iterator<Item = u32> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::Identity;
     use std::vec::Vec;
 
     const UUID: [u8; 16] = *b"0123456789abcdef";
@@ -217,15 +216,7 @@ mod tests {
             seq,
             copy_index,
             active_slot: 0,
-            identity: Identity {
-                copies: 5,
-                block_size: 4096,
-                spare_start: 0,
-                spare_len: 4096 * 8,
-                main_sectors: 1 << 21,
-                target_len: 1 << 21,
-                main_lbs: 512,
-            },
+            identity: crate::format::tests::identity(),
             io_unit: 512,
             cp_entries: 0,
             cp_crc: 0,

@@ -814,7 +814,7 @@ const CRC32C_TABLE: [u32; 256] = {
 };
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::vec;
     use std::vec::Vec;
@@ -826,7 +826,8 @@ mod tests {
         SpareLayout::new(0, 4096 * 8, 4096, 5).unwrap()
     }
 
-    fn identity() -> Identity {
+    /// The identity the format tests (and those of `copies`) use.
+    pub(crate) fn identity() -> Identity {
         Identity {
             copies: 5,
             block_size: 4096,

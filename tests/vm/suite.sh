@@ -2,6 +2,8 @@
 # Runs the VM tests (tests/vm/t_*.sh, or those whose name contains $1) one after the
 # other in this guest. Each test prints its own `RESULT` lines for subtests, or gets one
 # from its exit status; a test whose run leaves BUG/Oops/WARNING/... in the kernel log fails.
+# Tests marked `# dmr-timing: icount` judge durations: they run only in a boot with QEMU's
+# instruction counting (DMR_TEST_ICOUNT=1, see run_tests.sh), and the others only without.
 . /tests/vm/lib.sh
 
 filter=${1:-}
@@ -9,6 +11,9 @@ for t in /tests/vm/t_*.sh; do
 	name=$(basename "$t" .sh)
 	name=${name#t_}
 	case "$name" in *"$filter"*) ;; *) continue ;; esac
+	timed=0
+	grep -q '^# dmr-timing: icount$' "$t" && timed=1
+	[ "$timed" = "${DMR_TEST_ICOUNT:-0}" ] || continue
 	cleanup_all
 	dmesg -c >/dev/null
 	echo "=== $name"

@@ -20,8 +20,8 @@ use crate::logic::args::MAX_METADATA_COPIES;
 use crate::logic::copies::{self, CopyState, Refusal};
 use crate::logic::format::{
     self, Change, CheckpointEncoder, CheckpointReader, CopyAreas, CopyScan, CrcFn, FormatError,
-    Identity, JournalEnd, JournalReader, StreamReader, Superblock, ENTRY, MAX_RECORD_BYTES,
-    MIN_WINDOW,
+    Identity, JournalEnd, JournalReader, ScanCursor, StreamReader, Superblock, ENTRY,
+    MAX_RECORD_BYTES, MIN_WINDOW,
 };
 use crate::logic::layout::{SpareLayout, SUPERBLOCK_BYTES};
 use crate::random::random_bytes;
@@ -541,6 +541,7 @@ impl Metadata {
     /// slot 0 ([`Metadata::switch_superblocks`] sets both per copy).
     fn template(&self, seq: u64, enc: &CheckpointEncoder) -> Superblock {
         Superblock {
+            version: format::VERSION,
             uuid: self.uuid,
             seq,
             copy_index: 0,
@@ -551,6 +552,7 @@ impl Metadata {
             cp_crc: enc.crc(),
             journal_bytes: self.areas.journal_bytes as u32,
             total_blocks: self.layout.total_blocks(),
+            scan: ScanCursor::default(),
         }
     }
 

@@ -437,6 +437,8 @@ impl TableSink for Loader<'_> {
                 }
                 state.retire(w, spare).map_err(|_| FormatError::Entries)
             }
+            // Not part of the table.
+            Change::Scan(_) => Ok(()),
         }
     }
 }

@@ -212,6 +212,7 @@ mod tests {
 
     fn sb(copy_index: u32, seq: u64) -> Superblock {
         Superblock {
+            version: crate::format::VERSION,
             uuid: UUID,
             seq,
             copy_index,
@@ -222,6 +223,7 @@ mod tests {
             cp_crc: 0,
             journal_bytes: 16384,
             total_blocks: 4096,
+            scan: Default::default(),
         }
     }
 

@@ -18,8 +18,10 @@ pub type CrcFn = fn(u32, &[u8]) -> u32;
 
 /// Superblock magic.
 pub const MAGIC: [u8; 8] = *b"DMREMAP\0";
-/// Format version written and understood.
-pub const VERSION: u32 = 1;
+/// Format version written. Version 1 (no scanner cursor) is read too.
+pub const VERSION: u32 = 2;
+/// The oldest format version read.
+pub const MIN_VERSION: u32 = 1;
 /// Journal record magic.
 pub const RECORD_MAGIC: [u8; 4] = *b"DMRJ";
 /// Bytes of a journal record header.
@@ -60,6 +62,8 @@ pub enum FormatError {
     Entries,
     /// A buffer is too small for what it must hold, or reading the device failed.
     Space,
+    /// A superblock field holds a value no writer writes, though the checksum matches.
+    Corrupt,
 }
 
 fn get_u32(b: &[u8], off: usize) -> u32 {
@@ -134,9 +138,83 @@ impl Identity {
     }
 }
 
+/// Scanner positions are below this (main block numbers, which are below 2^55 anyway:
+/// sectors are 64-bit and a block holds at least one of 512 bytes).
+pub const SCAN_POSITION_LIMIT: u64 = 1 << 56;
+/// The tag in the high 32 bits of the `main` field of a [`Change::Scan`] entry. Main block
+/// numbers never reach 2^63 (see [`SCAN_POSITION_LIMIT`]), so no other entry has it.
+const SCAN_TAG: u64 = 0xFFFF_FFFE_0000_0000;
+/// Bits of the `main` field that hold [`SCAN_TAG`].
+const SCAN_TAG_MASK: u64 = 0xFFFF_FFFF_0000_0000;
+/// Where a [`Change::Scan`] entry keeps the state in its `spare` field.
+const SCAN_STATE_SHIFT: u32 = 62;
+
+/// What the background scanner is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScanState {
+    /// Not scanning.
+    #[default]
+    Idle,
+    /// Scanning.
+    Running,
+    /// Stopped midway, to go on later.
+    Paused,
+}
+
+impl ScanState {
+    /// The state's number on disk: 0 idle, 1 running, 2 paused.
+    pub fn to_raw(self) -> u32 {
+        match self {
+            Self::Idle => 0,
+            Self::Running => 1,
+            Self::Paused => 2,
+        }
+    }
+
+    /// The state numbered `raw` on disk, if any.
+    pub fn from_raw(raw: u32) -> Option<Self> {
+        match raw {
+            0 => Some(Self::Idle),
+            1 => Some(Self::Running),
+            2 => Some(Self::Paused),
+            _ => None,
+        }
+    }
+
+    /// The state's name: `idle`, `running` or `paused`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Running => "running",
+            Self::Paused => "paused",
+        }
+    }
+}
+
+/// The background scanner's saved progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ScanCursor {
+    /// The next main block to scan, below [`SCAN_POSITION_LIMIT`].
+    pub position: u64,
+    /// Passes completed.
+    pub passes: u32,
+    /// What the scanner is doing.
+    pub state: ScanState,
+}
+
+impl ScanCursor {
+    /// Whether the cursor can be stored: its position is below [`SCAN_POSITION_LIMIT`].
+    pub fn is_valid(&self) -> bool {
+        self.position < SCAN_POSITION_LIMIT
+    }
+}
+
 /// A decoded superblock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Superblock {
+    /// The format version read ([`MIN_VERSION`] to [`VERSION`]); [`Superblock::encode`]
+    /// writes [`VERSION`] whatever it says.
+    pub version: u32,
     /// Set UUID, the same in every copy of one table.
     pub uuid: [u8; 16],
     /// Sequence number of the active checkpoint.
@@ -158,11 +236,17 @@ pub struct Superblock {
     pub journal_bytes: u32,
     /// Blocks in the spare region.
     pub total_blocks: u64,
+    /// The scanner's cursor as of the active checkpoint (the default in version 1).
+    pub scan: ScanCursor,
 }
 
 impl Superblock {
-    /// Encodes into `out` (at least 4096 bytes; the first 4096 are written).
+    /// Encodes into `out` (at least 4096 bytes; the first 4096 are written), as version
+    /// [`VERSION`]. A scanner cursor that cannot be stored is refused.
     pub fn encode(&self, out: &mut [u8], crc: CrcFn) -> Result<(), FormatError> {
+        if !self.scan.is_valid() {
+            return Err(FormatError::Corrupt);
+        }
         let b = out
             .get_mut(..SUPERBLOCK_BYTES as usize)
             .ok_or(FormatError::Space)?;
@@ -185,12 +269,17 @@ impl Superblock {
         put_u32(b, 104, self.cp_crc);
         put_u32(b, 108, self.journal_bytes);
         put_u64(b, 112, self.total_blocks);
+        put_u64(b, 120, self.scan.position);
+        put_u32(b, 128, self.scan.passes);
+        put_u32(b, 132, self.scan.state.to_raw());
         let c = crc32c(crc, b);
         put_u32(b, SB_CRC, c);
         Ok(())
     }
 
-    /// Decodes and checks magic, version and checksum.
+    /// Decodes and checks magic, version and checksum. A version 1 superblock has the
+    /// default scanner cursor (its reserved bytes are not looked at); one of version 2 whose
+    /// cursor is out of range is [`FormatError::Corrupt`].
     pub fn decode(buf: &[u8], crc: CrcFn) -> Result<Self, FormatError> {
         let b = buf
             .get(..SUPERBLOCK_BYTES as usize)
@@ -201,7 +290,8 @@ impl Superblock {
         if b[0..8] != MAGIC {
             return Err(FormatError::Magic);
         }
-        if get_u32(b, 8) != VERSION {
+        let version = get_u32(b, 8);
+        if !(MIN_VERSION..=VERSION).contains(&version) {
             return Err(FormatError::Version);
         }
         if get_u32(b, SB_CRC) != crc_without(crc, b, SB_CRC) {
@@ -213,7 +303,13 @@ impl Superblock {
             0 => MIN_IO_UNIT,
             u => u,
         };
+        let scan = if version >= 2 {
+            decode_scan(b)?
+        } else {
+            ScanCursor::default()
+        };
         Ok(Self {
+            version,
             uuid,
             seq: get_u64(b, 32),
             copy_index: get_u32(b, 40),
@@ -232,6 +328,7 @@ impl Superblock {
             cp_crc: get_u32(b, 104),
             journal_bytes: get_u32(b, 108),
             total_blocks: get_u64(b, 112),
+            scan,
         })
     }
 
@@ -255,6 +352,19 @@ impl Superblock {
         }
         self.identity.check(id)
     }
+}
+
+/// The scanner cursor of a version 2 superblock `b`.
+fn decode_scan(b: &[u8]) -> Result<ScanCursor, FormatError> {
+    let scan = ScanCursor {
+        position: get_u64(b, 120),
+        passes: get_u32(b, 128),
+        state: ScanState::from_raw(get_u32(b, 132)).ok_or(FormatError::Corrupt)?,
+    };
+    if !scan.is_valid() {
+        return Err(FormatError::Corrupt);
+    }
+    Ok(scan)
 }
 
 /// Whether `unit` can be a metadata I/O unit: a power of two from 512 to 4096.
@@ -282,15 +392,33 @@ pub enum Change {
         /// Spare block.
         spare: u64,
     },
+    /// The scanner's cursor is now this (journal records only; checkpoints keep it in the
+    /// superblock).
+    Scan(ScanCursor),
 }
 
 impl Change {
-    /// Writes the change as a 16-byte entry at the start of `b`.
+    /// Whether the change can be stored: a scanner cursor's position must be in range
+    /// ([`ScanCursor::is_valid`]).
+    pub fn is_valid(&self) -> bool {
+        match self {
+            Self::Scan(c) => c.is_valid(),
+            _ => true,
+        }
+    }
+
+    /// Writes the change as a 16-byte entry at the start of `b`. A [`Change::Scan`] is
+    /// `main = 0xFFFF_FFFE_0000_0000 | passes`, `spare = position | state << 62`; its
+    /// position must be valid ([`Change::is_valid`]).
     pub fn encode(self, b: &mut [u8]) {
         let (m, s) = match self {
             Self::Remap { main, spare } => (main, spare),
             Self::Unmap { main } => (main, NONE),
             Self::Retire { spare } => (NONE, spare),
+            Self::Scan(c) => (
+                SCAN_TAG | u64::from(c.passes),
+                c.position | (u64::from(c.state.to_raw()) << SCAN_STATE_SHIFT),
+            ),
         };
         put_u64(b, 0, m);
         put_u64(b, 8, s);
@@ -300,9 +428,20 @@ impl Change {
         match (get_u64(b, 0), get_u64(b, 8)) {
             (NONE, NONE) => None,
             (NONE, spare) => Some(Self::Retire { spare }),
+            (main, spare) if main & SCAN_TAG_MASK == SCAN_TAG => Self::decode_scan(main, spare),
             (main, NONE) => Some(Self::Unmap { main }),
             (main, spare) => Some(Self::Remap { main, spare }),
         }
+    }
+
+    /// The [`Change::Scan`] entry `(main, spare)`, if its state and position are valid.
+    fn decode_scan(main: u64, spare: u64) -> Option<Self> {
+        let c = ScanCursor {
+            position: spare & ((1 << SCAN_STATE_SHIFT) - 1),
+            passes: main as u32,
+            state: ScanState::from_raw((spare >> SCAN_STATE_SHIFT) as u32)?,
+        };
+        c.is_valid().then_some(Self::Scan(c))
     }
 }
 
@@ -324,7 +463,10 @@ pub fn encode_record(
     crc: CrcFn,
     unit: u32,
 ) -> Result<usize, FormatError> {
-    if changes.is_empty() || changes.len() > MAX_RECORD_ENTRIES {
+    if changes.is_empty()
+        || changes.len() > MAX_RECORD_ENTRIES
+        || !changes.iter().all(Change::is_valid)
+    {
         return Err(FormatError::Entries);
     }
     let len = record_len(changes.len(), unit);
@@ -580,7 +722,8 @@ pub fn read_all(
 }
 
 /// The order rule of a checkpoint: remaps strictly increasing by main block, then retired
-/// spare blocks strictly increasing, spare blocks below `total_blocks`, no unmaps.
+/// spare blocks strictly increasing, spare blocks below `total_blocks`, no unmaps and no
+/// scanner cursors (the superblock holds the checkpoint's cursor).
 pub struct CheckpointOrder {
     total_blocks: u64,
     last_main: Option<u64>,
@@ -615,7 +758,7 @@ impl CheckpointOrder {
                 }
                 self.last_retired = Some(spare);
             }
-            Change::Unmap { .. } => return Err(FormatError::Entries),
+            Change::Unmap { .. } | Change::Scan(_) => return Err(FormatError::Entries),
         }
         Ok(())
     }
@@ -728,8 +871,9 @@ impl CheckpointReader {
     }
 }
 
-/// Applies copy `sb`'s active checkpoint (`slot`, the slot's bytes) and then its journal
-/// (`journal`, the journal's bytes) through `apply`; returns where the journal ends.
+/// Applies copy `sb`'s scanner cursor, its active checkpoint (`slot`, the slot's bytes)
+/// and then its journal (`journal`, the journal's bytes) through `apply`; returns where the
+/// journal ends. The cursor comes first, so the journal's newer ones replace it.
 pub fn replay_copy(
     sb: &Superblock,
     slot: &[u8],
@@ -737,6 +881,7 @@ pub fn replay_copy(
     crc: CrcFn,
     mut apply: impl FnMut(Change) -> Result<(), FormatError>,
 ) -> Result<JournalEnd, FormatError> {
+    apply(Change::Scan(sb.scan))?;
     let mut cp = CheckpointReader::new(sb, slot.len() as u64)?;
     read_all(slot, slot.len().max(MIN_WINDOW), &mut cp, crc, &mut apply)?;
     cp.finish()?;
@@ -842,6 +987,7 @@ pub(crate) mod tests {
     fn superblock() -> Superblock {
         let l = layout();
         Superblock {
+            version: VERSION,
             uuid: UUID,
             seq: 42,
             copy_index: 3,
@@ -852,6 +998,11 @@ pub(crate) mod tests {
             cp_crc: 0xdead_beef,
             journal_bytes: layout::journal_bytes(l.total_blocks()) as u32,
             total_blocks: l.total_blocks(),
+            scan: ScanCursor {
+                position: 123_456,
+                passes: 7,
+                state: ScanState::Paused,
+            },
         }
     }
 
@@ -939,6 +1090,214 @@ pub(crate) mod tests {
             );
             b[bit / 8] ^= 1 << (bit % 8);
         }
+    }
+
+    /// `sb` in the version 1 layout: version 1, nothing after offset 120 (`garbage` there
+    /// instead, which version 1 ignores), its own CRC.
+    fn encode_v1(sb: &Superblock, garbage: u8) -> Vec<u8> {
+        let mut b = vec![0u8; 4096];
+        sb.encode(&mut b, CRC).unwrap();
+        put_u32(&mut b, 8, 1);
+        b[120..].fill(garbage);
+        let c = crc_without(CRC, &b, SB_CRC);
+        put_u32(&mut b, SB_CRC, c);
+        b
+    }
+
+    /// `sb` encoded, then `edit` applied and the CRC made right again.
+    fn encode_edited(sb: &Superblock, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+        let mut b = vec![0u8; 4096];
+        sb.encode(&mut b, CRC).unwrap();
+        edit(&mut b);
+        let c = crc_without(CRC, &b, SB_CRC);
+        put_u32(&mut b, SB_CRC, c);
+        b
+    }
+
+    #[test]
+    fn superblock_scanner_fields_and_version_1() {
+        let sb = superblock();
+        let mut b = vec![0u8; 4096];
+        sb.encode(&mut b, CRC).unwrap();
+        assert_eq!(get_u32(&b, 8), 2);
+        assert_eq!(
+            (get_u64(&b, 120), get_u32(&b, 128), get_u32(&b, 132)),
+            (123_456, 7, 2)
+        );
+        assert!(b[136..].iter().all(|&x| x == 0));
+        // A version 1 superblock decodes with the default cursor, whatever its reserved
+        // bytes hold; it is encoded again as version 2.
+        for garbage in [0, 0xa5] {
+            let d = Superblock::decode(&encode_v1(&sb, garbage), CRC).unwrap();
+            let want = Superblock {
+                version: 1,
+                scan: ScanCursor::default(),
+                ..sb
+            };
+            assert_eq!(d, want);
+            assert_eq!(d.check(3, &identity(), &layout()), Ok(()));
+            d.encode(&mut b, CRC).unwrap();
+            let again = Superblock::decode(&b, CRC).unwrap();
+            assert_eq!(again.version, VERSION);
+        }
+        for version in [0, 3, 0x100] {
+            let b = encode_edited(&sb, |b| put_u32(b, 8, version));
+            assert_eq!(Superblock::decode(&b, CRC), Err(FormatError::Version));
+        }
+    }
+
+    #[test]
+    fn invalid_superblock_cursors_are_refused() {
+        let sb = superblock();
+        for state in [3, 4, u32::MAX] {
+            let b = encode_edited(&sb, |b| put_u32(b, 132, state));
+            assert_eq!(Superblock::decode(&b, CRC), Err(FormatError::Corrupt));
+        }
+        for position in [SCAN_POSITION_LIMIT, u64::MAX] {
+            let b = encode_edited(&sb, |b| put_u64(b, 120, position));
+            assert_eq!(Superblock::decode(&b, CRC), Err(FormatError::Corrupt));
+            let bad = Superblock {
+                scan: ScanCursor {
+                    position,
+                    ..sb.scan
+                },
+                ..sb
+            };
+            let mut out = vec![0u8; 4096];
+            assert_eq!(bad.encode(&mut out, CRC), Err(FormatError::Corrupt));
+        }
+        let last = Superblock {
+            scan: ScanCursor {
+                position: SCAN_POSITION_LIMIT - 1,
+                passes: u32::MAX,
+                state: ScanState::Running,
+            },
+            ..sb
+        };
+        let mut b = vec![0u8; 4096];
+        last.encode(&mut b, CRC).unwrap();
+        assert_eq!(Superblock::decode(&b, CRC), Ok(last));
+    }
+
+    /// Cursors at the edges of every field.
+    fn cursors() -> [ScanCursor; 4] {
+        [
+            ScanCursor::default(),
+            ScanCursor {
+                position: 1,
+                passes: 1,
+                state: ScanState::Running,
+            },
+            ScanCursor {
+                position: SCAN_POSITION_LIMIT - 1,
+                passes: u32::MAX,
+                state: ScanState::Paused,
+            },
+            ScanCursor {
+                position: 1 << 40,
+                passes: 0,
+                state: ScanState::Idle,
+            },
+        ]
+    }
+
+    #[test]
+    fn scan_entries_round_trip() {
+        for c in cursors() {
+            let mut e = [0u8; ENTRY];
+            Change::Scan(c).encode(&mut e);
+            assert_eq!(get_u64(&e, 0), 0xFFFF_FFFE_0000_0000 | u64::from(c.passes));
+            assert_eq!(
+                get_u64(&e, 8),
+                c.position | (u64::from(c.state.to_raw()) << 62)
+            );
+            assert_eq!(Change::decode(&e), Some(Change::Scan(c)));
+        }
+        // Among other changes in a record.
+        let changes = [
+            Change::Remap { main: 5, spare: 9 },
+            Change::Scan(cursors()[2]),
+            Change::Unmap { main: 6 },
+            Change::Scan(cursors()[1]),
+        ];
+        let mut b = vec![0u8; 512];
+        encode_record(&mut b, 43, 42, &UUID, &changes, CRC, 512).unwrap();
+        let r = decode_record(&b, 43, 42, &UUID, CRC, 512).unwrap();
+        assert_eq!(r.changes().collect::<Vec<_>>(), changes.map(Some));
+        // The largest main block a remap can have is not a cursor.
+        let m = (1u64 << 63) - 1;
+        let mut e = [0u8; ENTRY];
+        Change::Remap { main: m, spare: 1 }.encode(&mut e);
+        assert_eq!(
+            Change::decode(&e),
+            Some(Change::Remap { main: m, spare: 1 })
+        );
+    }
+
+    #[test]
+    fn invalid_scan_entries_are_refused() {
+        let tag = 0xFFFF_FFFE_0000_0000u64;
+        let bad = [
+            (tag, SCAN_POSITION_LIMIT),
+            (tag | 5, (1 << 62) - 1),
+            (tag, 3 << 62),
+            (tag | 9, (3 << 62) | 17),
+            (tag, NONE),
+        ];
+        for (main, spare) in bad {
+            let mut e = [0u8; ENTRY];
+            put_u64(&mut e, 0, main);
+            put_u64(&mut e, 8, spare);
+            assert_eq!(Change::decode(&e), None, "{main:#x} {spare:#x}");
+        }
+        // The encoder refuses a cursor it could not store.
+        let far = Change::Scan(ScanCursor {
+            position: SCAN_POSITION_LIMIT,
+            ..ScanCursor::default()
+        });
+        let mut b = vec![0u8; 512];
+        assert_eq!(
+            encode_record(&mut b, 2, 1, &UUID, &[far], CRC, 512),
+            Err(FormatError::Entries)
+        );
+        // A record with a valid CRC holding such an entry makes the copy invalid.
+        let sb = Superblock {
+            seq: 1,
+            ..superblock()
+        };
+        let ok = Change::Scan(ScanCursor::default());
+        encode_record(&mut b, 2, 1, &UUID, &[ok], CRC, 512).unwrap();
+        put_u64(&mut b, RECORD_HEADER + 8, 3 << 62);
+        let c = crc_without(CRC, &b[..RECORD_HEADER + ENTRY], REC_CRC);
+        put_u32(&mut b, REC_CRC, c);
+        assert_eq!(
+            replay_journal(&sb, &b, CRC, |_| Ok(())),
+            Err(FormatError::Entries)
+        );
+    }
+
+    #[test]
+    fn checkpoints_hold_no_cursor() {
+        let scan = Change::Scan(ScanCursor::default());
+        assert_eq!(
+            CheckpointOrder::new(100).check(scan),
+            Err(FormatError::Entries)
+        );
+        let mut out = vec![0u8; 64];
+        assert!(CheckpointEncoder::new(100)
+            .put(scan, &mut out, CRC)
+            .is_err());
+        // A slot holding one, with a matching CRC, is refused.
+        scan.encode(&mut out);
+        let sb = Superblock {
+            cp_entries: 1,
+            cp_crc: crc32c(CRC, &out[..ENTRY]),
+            total_blocks: 100,
+            ..superblock()
+        };
+        let mut slot = vec![0u8; 512];
+        slot[..ENTRY].copy_from_slice(&out[..ENTRY]);
+        assert_eq!(read_cp(&slot, &sb, 4096), Err(FormatError::Entries));
     }
 
     #[test]
@@ -1118,6 +1477,7 @@ pub(crate) mod tests {
             )
             .unwrap();
             let sb = Superblock {
+                version: VERSION,
                 uuid: UUID,
                 seq,
                 copy_index: 0,
@@ -1128,6 +1488,7 @@ pub(crate) mod tests {
                 cp_crc: crc,
                 journal_bytes: a.journal_bytes as u32,
                 total_blocks: l.total_blocks(),
+                scan: table.scan,
             };
             sb.encode(&mut self.bytes, CRC).unwrap();
             self.tail = 0;
@@ -1163,6 +1524,7 @@ pub(crate) mod tests {
             sb.check(0, &identity(), l)?;
             let a = self.areas;
             let mut t = Table::default();
+            t.apply(Change::Scan(sb.scan))?;
             let s0 = a.slots[sb.active_slot as usize] as usize;
             let j = a.journal as usize;
             let slot = &self.bytes[s0..s0 + a.slot_bytes as usize];
@@ -1207,6 +1569,52 @@ pub(crate) mod tests {
             }
             assert!(checkpoints > 0, "the journal never filled");
         }
+    }
+
+    #[test]
+    fn replay_starts_from_the_superblock_cursor() {
+        let l = layout();
+        let mut model = Table {
+            scan: cursors()[1],
+            ..Table::default()
+        };
+        let mut c = Copy::new(&l, &model, 1, 0, 512);
+        let (t, _) = c.load(&l, MIN_WINDOW).unwrap();
+        assert_eq!(t.scan, cursors()[1]);
+        // Newer cursors in the journal replace it, the last one wins.
+        assert!(c.commit(&[Change::Remap { main: 3, spare: 4 }]));
+        assert_eq!(c.load(&l, MIN_WINDOW).unwrap().0.scan, cursors()[1]);
+        for k in [2, 3] {
+            assert!(c.commit(&[Change::Scan(cursors()[k])]));
+        }
+        for ch in [
+            Change::Remap { main: 3, spare: 4 },
+            Change::Scan(cursors()[3]),
+        ] {
+            model.apply(ch).unwrap();
+        }
+        let (t, end) = c.load(&l, MIN_WINDOW).unwrap();
+        assert_eq!((&t, end.records), (&model, 3));
+        // The same from the areas held whole in memory.
+        let a = c.areas;
+        let sb = Superblock::decode(&c.bytes, CRC).unwrap();
+        let s0 = a.slots[sb.active_slot as usize] as usize;
+        let j = a.journal as usize;
+        let mut whole = Table::default();
+        replay_copy(
+            &sb,
+            &c.bytes[s0..s0 + a.slot_bytes as usize],
+            &c.bytes[j..j + a.journal_bytes as usize],
+            CRC,
+            |ch| whole.apply(ch),
+        )
+        .unwrap();
+        assert_eq!(whole, model);
+        // A checkpoint keeps the cursor in its superblock; the old records are ignored.
+        model.scan = cursors()[2];
+        c.checkpoint(&l, &model, 9, 1);
+        let (t, end) = c.load(&l, MIN_WINDOW).unwrap();
+        assert_eq!((t, end.records), (model, 0));
     }
 
     #[test]

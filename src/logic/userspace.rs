@@ -18,7 +18,7 @@ pub use logic::*;
 extern crate alloc as std_alloc;
 
 /// The remap table as plain collections: main block -> spare block, and retired spare
-/// blocks. What replaying metadata yields in userspace (the tool, tests); the module keeps
+/// blocks, with the scanner's cursor. What replaying metadata yields in userspace (the tool, tests); the module keeps
 /// its table in a maple tree and an allocator instead, with the same rules.
 #[derive(Default, Clone, PartialEq, Eq, Debug)]
 pub struct Table {
@@ -28,11 +28,14 @@ pub struct Table {
     pub retired: std_alloc::collections::BTreeSet<u64>,
     /// Spare block -> the main block it holds (the reverse of `remaps`).
     pub spares: std_alloc::collections::BTreeMap<u64, u64>,
+    /// The scanner's cursor: the last one applied.
+    pub scan: format::ScanCursor,
 }
 
 impl Table {
     /// Applies one change read from the metadata. A spare block is used by one main block
-    /// at most and never after it is retired; retiring a retired block changes nothing.
+    /// at most and never after it is retired; retiring a retired block changes nothing; a
+    /// scanner cursor replaces the one before.
     pub fn apply(&mut self, c: format::Change) -> Result<(), format::FormatError> {
         match c {
             format::Change::Remap { main, spare } => {
@@ -57,6 +60,7 @@ impl Table {
                 }
                 self.retired.insert(spare);
             }
+            format::Change::Scan(cursor) => self.scan = cursor,
         }
         Ok(())
     }

@@ -53,6 +53,7 @@ fn main() {
     for i in 0..5 {
         let off = l.block_sector(l.copy_start(i)) * 512;
         let sb = Superblock {
+            version: format::VERSION,
             uuid: *b"synthetic-table!",
             seq: 1000,
             copy_index: i,
@@ -71,6 +72,7 @@ fn main() {
             cp_crc: crc,
             journal_bytes: a.journal_bytes as u32,
             total_blocks: l.total_blocks(),
+            scan: Default::default(),
         };
         let mut b = vec![0u8; SUPERBLOCK_BYTES as usize];
         sb.encode(&mut b, crc32c_update_sw).expect("superblock");

@@ -9,8 +9,8 @@
 use clap::{Args, Parser, Subcommand};
 use dm_remap_logic::copies::{self, CopyState, Refusal};
 use dm_remap_logic::format::{
-    self, crc32c_update_sw, CopyAreas, CopyScan, CrcFn, FormatError, Identity, Superblock,
-    MIN_IO_UNIT,
+    self, crc32c_update_sw, CopyAreas, CopyScan, CrcFn, FormatError, Identity, ScanCursor,
+    Superblock, MIN_IO_UNIT,
 };
 use dm_remap_logic::layout::{SpareLayout, DEFAULT_METADATA_COPIES, SUPERBLOCK_BYTES};
 use dm_remap_logic::Table;
@@ -137,6 +137,7 @@ fn describe(e: FormatError) -> &'static str {
         FormatError::Shorter => "describes a longer target than the newest copy",
         FormatError::Entries => "invalid entries",
         FormatError::Space => "truncated",
+        FormatError::Corrupt => "superblock field out of range",
     }
 }
 
@@ -576,6 +577,7 @@ fn format_region(
         .and_then(|mut f| f.read_exact(&mut uuid))
         .map_err(|e| format!("/dev/urandom: {e}"))?;
     let base = Superblock {
+        version: format::VERSION,
         uuid,
         seq,
         copy_index: 0,
@@ -594,6 +596,7 @@ fn format_region(
         cp_crc: 0,
         journal_bytes: m.areas.journal_bytes as u32,
         total_blocks: m.layout.total_blocks(),
+        scan: ScanCursor::default(),
     };
     for i in 0..copies {
         m.write_copy(i, &base, &Table::default(), seq)?;

@@ -67,8 +67,30 @@ pub(crate) enum LoadError {
 pub(crate) trait TableSink {
     /// Forgets everything applied so far (a copy turned out to be unusable midway).
     fn reset(&mut self);
-    /// Applies one change of the table being loaded.
+    /// Applies one change of the table being loaded. Each copy starts with the scanner
+    /// cursor of its superblock ([`Change::Scan`]); [`Metadata`] keeps the cursor itself.
     fn apply(&mut self, c: Change) -> Result<(), FormatError>;
+}
+
+/// A sink that also keeps the scanner cursor of what it holds: the last one applied since
+/// it was reset, so that of the copy the load applied.
+struct CursorSink<'a> {
+    sink: &'a mut dyn TableSink,
+    scan: ScanCursor,
+}
+
+impl TableSink for CursorSink<'_> {
+    fn reset(&mut self) {
+        self.sink.reset();
+        self.scan = ScanCursor::default();
+    }
+
+    fn apply(&mut self, c: Change) -> Result<(), FormatError> {
+        if let Change::Scan(scan) = c {
+            self.scan = scan;
+        }
+        self.sink.apply(c)
+    }
 }
 
 /// What [`Metadata::commit`] wrote.
@@ -97,6 +119,9 @@ pub(crate) struct Metadata {
     /// An identity to record with the next checkpoint (a grown target); `identity` takes
     /// it when that checkpoint succeeds.
     pending_identity: Option<Identity>,
+    /// The scanner's cursor: that of the state loaded, then of every commit that
+    /// succeeded. Every checkpoint records it.
+    scan: ScanCursor,
     /// Per copy: its active checkpoint slot, whether it holds the current state, and its
     /// failed journal appends and failed checkpoint writes since load.
     slots: KVec<u32>,
@@ -119,6 +144,14 @@ pub(crate) struct Metadata {
 /// cannot lose it (or all copies when there are fewer).
 fn quorum(copies: u32) -> usize {
     copies.min(2) as usize
+}
+
+/// The last scanner cursor in `changes`, if any.
+fn last_scan(changes: &[Change]) -> Option<ScanCursor> {
+    changes.iter().rev().find_map(|c| match c {
+        Change::Scan(scan) => Some(*scan),
+        _ => None,
+    })
 }
 
 fn nomem<E>(_: E) -> LoadError {
@@ -167,6 +200,7 @@ impl Metadata {
             areas: CopyAreas::new(&layout),
             identity,
             pending_identity: None,
+            scan: ScanCursor::default(),
             uuid: [0; 16],
             io_unit,
             seq: 0,
@@ -202,6 +236,12 @@ impl Metadata {
     /// Sequence number of the last commit or checkpoint attempted.
     pub(crate) fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// The scanner's cursor on disk: that of the state loaded, then of the last commit that
+    /// succeeded with a [`Change::Scan`].
+    pub(crate) fn scan(&self) -> ScanCursor {
+        self.scan
     }
 
     /// Copies holding the current state.
@@ -246,7 +286,8 @@ impl Metadata {
         io.read(dev, sector, &mut self.window, 0, len)
     }
 
-    /// Streams copy `i`'s checkpoint `sb` and then its journal through `apply`.
+    /// Streams copy `i`'s scanner cursor, its checkpoint `sb` and then its journal through
+    /// `apply` (as `format::replay_copy`: the journal's cursors replace the superblock's).
     fn replay(
         &mut self,
         dev: &DmDev,
@@ -256,6 +297,7 @@ impl Metadata {
         mut apply: impl FnMut(Change) -> Result<(), FormatError>,
     ) -> Result<JournalEnd, FormatError> {
         let space = |_| FormatError::Space;
+        apply(Change::Scan(sb.scan))?;
         let slot = self.areas.slots[sb.active_slot as usize];
         let mut cp = CheckpointReader::new(sb, self.areas.slot_bytes)?;
         while let Some((off, len)) = cp.next_read(WINDOW) {
@@ -327,6 +369,10 @@ impl Metadata {
         let mut m = Self::new(layout, identity, io_unit)?;
         let mut states = [CopyState::default(); MAX_METADATA_COPIES as usize];
         let states = &mut states[..layout.copies() as usize];
+        let sink = &mut CursorSink {
+            sink,
+            scan: ScanCursor::default(),
+        };
         let scanned = m.scan_all(dev, io, &identity, sink, states)?;
         let max_seq = copies::max_seq(states);
         if format || scanned.all_blank {
@@ -338,6 +384,7 @@ impl Metadata {
         let (_, newest) = copies::choose(states).map_err(refusal)?;
         let chosen = m.apply_newest(dev, io, states, newest.end.seq, scanned.applied, sink)?;
         m.adopt(states, &chosen, max_seq);
+        m.scan = sink.scan;
         Ok((m, false))
     }
 
@@ -426,8 +473,8 @@ impl Metadata {
     /// holding it as healthy, and every copy's active slot. Sequence numbers go on above
     /// `max_seq`, the highest any copy showed; a higher one than the chosen copy's end
     /// (another table's leftover superblock, a failed commit's record) must be superseded
-    /// by a checkpoint before the journal goes on. A longer target is recorded when its
-    /// table is resumed.
+    /// by a checkpoint before the journal goes on, and so must copies of an older format
+    /// version. A longer target is recorded when its table is resumed.
     fn adopt(&mut self, states: &[CopyState], chosen: &CopyScan, max_seq: u64) {
         self.uuid = chosen.sb.uuid;
         self.identity = chosen.sb.identity;
@@ -435,7 +482,8 @@ impl Metadata {
         self.base_seq = chosen.sb.seq;
         self.tail = chosen.end.tail as u64;
         self.seq = max_seq;
-        self.needs_checkpoint = copies::health(states, chosen, max_seq, &mut self.healthy);
+        self.needs_checkpoint = copies::health(states, chosen, max_seq, &mut self.healthy)
+            || copies::older_version(states, &self.healthy);
         for (slot, state) in self.slots.iter_mut().zip(states) {
             if let Some(sb) = state.sb {
                 *slot = sb.active_slot.min(1);
@@ -452,22 +500,24 @@ impl Metadata {
         for h in self.healthy.iter_mut() {
             *h = false;
         }
-        self.checkpoint(dev, io, core::iter::empty())
+        self.checkpoint(dev, io, core::iter::empty(), ScanCursor::default())
             .map_err(|_| LoadError::Write)
     }
 
-    /// Writes `entries` (remaps sorted by main block, then retired spare blocks sorted) as
-    /// a checkpoint at a new sequence number: first into the inactive slot of every copy
-    /// at once, streamed through the window, then each copy's superblock in turn, copies
-    /// not holding the current state first. A copy is switched by its superblock alone, so
-    /// a crash leaves at most one copy torn; the journal is not erased (its records carry
-    /// the old base). Succeeds when a quorum of superblocks was written; otherwise the next
-    /// write is a checkpoint again.
+    /// Writes `entries` (remaps sorted by main block, then retired spare blocks sorted) and
+    /// the scanner cursor `scan` as a checkpoint at a new sequence number: first into the
+    /// inactive slot of every copy at once, streamed through the window, then each copy's
+    /// superblock in turn, copies not holding the current state first. A copy is switched
+    /// by its superblock alone, so a crash leaves at most one copy torn; the journal is not
+    /// erased (its records carry the old base). Succeeds when a quorum of superblocks was
+    /// written; otherwise the next write is a checkpoint again. [`Metadata::scan`] is
+    /// `scan` once it succeeded.
     fn checkpoint(
         &mut self,
         dev: &DmDev,
         io: &DmIo,
         entries: impl Iterator<Item = Change>,
+        scan: ScanCursor,
     ) -> Result {
         // A number is used once, whatever happens; until this checkpoint succeeds the next
         // write must be a checkpoint too.
@@ -477,7 +527,7 @@ impl Metadata {
         self.refresh_slots(dev, io);
         let mut written = self.participants();
         let (at, enc) = self.stream_slots(dev, io, entries, &mut written)?;
-        let template = self.template(seq, &enc);
+        let template = self.template(seq, &enc, scan);
         let good = self.switch_superblocks(dev, io, &template, &written, at)?;
         self.base_seq = seq;
         self.tail = 0;
@@ -485,6 +535,7 @@ impl Metadata {
             return Err(EIO);
         }
         self.needs_checkpoint = false;
+        self.scan = scan;
         if let Some(id) = self.pending_identity.take() {
             self.identity = id;
         }
@@ -537,9 +588,9 @@ impl Metadata {
         Ok((at, enc))
     }
 
-    /// The superblock of checkpoint `seq` with the entries `enc` wrote, for copy 0 and
-    /// slot 0 ([`Metadata::switch_superblocks`] sets both per copy).
-    fn template(&self, seq: u64, enc: &CheckpointEncoder) -> Superblock {
+    /// The superblock of checkpoint `seq` with the entries `enc` wrote and scanner cursor
+    /// `scan`, for copy 0 and slot 0 ([`Metadata::switch_superblocks`] sets both per copy).
+    fn template(&self, seq: u64, enc: &CheckpointEncoder, scan: ScanCursor) -> Superblock {
         Superblock {
             version: format::VERSION,
             uuid: self.uuid,
@@ -552,7 +603,7 @@ impl Metadata {
             cp_crc: enc.crc(),
             journal_bytes: self.areas.journal_bytes as u32,
             total_blocks: self.layout.total_blocks(),
-            scan: ScanCursor::default(),
+            scan,
         }
     }
 
@@ -664,10 +715,12 @@ impl Metadata {
     /// Makes `changes` durable: one journal record when `may_append` and it can be appended
     /// ([`Metadata::can_append`]); otherwise, or when appending fails on any copy, a
     /// checkpoint of `table()`, the whole table with `changes` applied (rolling the commit
-    /// forward). A copy that missed an appended record is rewritten at once by such a
-    /// checkpoint (it must hold `changes`: a checkpoint without them would supersede the
-    /// record); should that fail, the next commit tries again. Says what was written; after
-    /// an error `changes` may or may not be on disk.
+    /// forward), and of the last scanner cursor in `changes` (or the current one). A copy
+    /// that missed an appended record is rewritten at once by such a checkpoint (it must
+    /// hold `changes`: a checkpoint without them would supersede the record); should that
+    /// fail, the next commit tries again. Says what was written; after an error `changes`
+    /// may or may not be on disk, and [`Metadata::scan`] is still the cursor before them.
+    /// A cursor that cannot be stored is refused (`EINVAL`) before anything is written.
     pub(crate) fn commit<I: Iterator<Item = Change>>(
         &mut self,
         dev: &DmDev,
@@ -676,16 +729,21 @@ impl Metadata {
         may_append: bool,
         table: impl FnOnce() -> I,
     ) -> Result<Written> {
+        if !changes.iter().all(Change::is_valid) {
+            return Err(EINVAL);
+        }
+        let scan = last_scan(changes).unwrap_or(self.scan);
         let appended = may_append
             && !changes.is_empty()
             && self.can_append(changes.len())
             && self.append(dev, io, changes).is_ok();
         if !appended {
             return self
-                .checkpoint(dev, io, table())
+                .checkpoint(dev, io, table(), scan)
                 .map(|()| Written::Checkpoint);
         }
-        if self.needs_checkpoint && self.checkpoint(dev, io, table()).is_ok() {
+        self.scan = scan;
+        if self.needs_checkpoint && self.checkpoint(dev, io, table(), scan).is_ok() {
             return Ok(Written::Checkpoint);
         }
         Ok(Written::Record)

@@ -12,7 +12,7 @@ use crate::dm::{BlockBuffer, DmDev, DmIo, NoIo};
 use crate::group::Group;
 use crate::logic::alloc::{bitmap_words, SpareAllocator};
 use crate::logic::filter::{FilterShape, MAX_SPAN};
-use crate::logic::format::{Change, FormatError, Identity};
+use crate::logic::format::{Change, FormatError, Identity, ScanCursor};
 use crate::logic::layout::SpareLayout;
 use crate::logic::route::{Entry, Lookup};
 use crate::maple::ValueTree;
@@ -87,6 +87,19 @@ impl Writer {
     /// Whether blocks wait for a checkpoint to undo their move (see [`Frozen`]).
     pub(crate) fn has_frozen(&self) -> bool {
         !self.frozen.is_empty()
+    }
+
+    /// The background scanner's cursor on disk ([`Metadata::scan`]): that of the state
+    /// loaded, then of the last commit of a [`Change::Scan`] that succeeded
+    /// ([`RemapTable::commit`]). The default while the table is not loaded.
+    #[expect(
+        dead_code,
+        reason = "for the background scanner, which is not merged yet"
+    )]
+    pub(crate) fn scan(&self) -> ScanCursor {
+        self.meta
+            .as_ref()
+            .map_or(ScanCursor::default(), Metadata::scan)
     }
 }
 
@@ -437,7 +450,7 @@ impl TableSink for Loader<'_> {
                 }
                 state.retire(w, spare).map_err(|_| FormatError::Entries)
             }
-            // Not part of the table.
+            // Not part of the table: `Metadata` keeps the cursor of the copy it loads.
             Change::Scan(_) => Ok(()),
         }
     }
@@ -446,7 +459,8 @@ impl TableSink for Loader<'_> {
 /// The table as a checkpoint must record it once `changes` are committed: remaps in
 /// block order, then retired spare blocks in order. Entries of blocks being moved take
 /// the location `changes` gives them, or else stay where their data is (`Moving(from)`);
-/// spare blocks `changes` retire join the retired ones.
+/// spare blocks `changes` retire join the retired ones. Scanner cursors in `changes` are
+/// not part of the table (the checkpoint's superblock records the last one).
 struct NewState<'a> {
     state: &'a RemapTable,
     changes: &'a [Change],
@@ -597,6 +611,11 @@ impl RemapTable {
     /// a checkpoint of the table with `changes` applied). After an error the changes may or
     /// may not be on disk: the caller must not use them, and must not let anything depend
     /// on them being undone either (see [`Frozen`]).
+    ///
+    /// The background scanner saves its cursor with `changes = [Change::Scan(cursor)]`
+    /// (with the writer lock held, like any commit); [`Writer::scan`] returns it once the
+    /// commit succeeded. A failed one leaves nothing to undo: the cursor on disk is the old
+    /// one or the new one, and [`Writer::scan`] stays the old one.
     pub(crate) fn commit(
         &self,
         w: &mut Writer,

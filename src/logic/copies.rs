@@ -10,7 +10,7 @@
 //! ([`rewrite_order`]). Every checkpoint and commit takes a new sequence number, so the
 //! highest one is the newest state any copy holds.
 
-use super::format::{CopyScan, FormatError, JournalEnd, Superblock};
+use super::format::{CopyScan, FormatError, JournalEnd, Superblock, VERSION};
 
 /// What reading one copy found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -186,6 +186,17 @@ pub fn health(states: &[CopyState], chosen: &CopyScan, max_seq: u64, current: &m
         all_current &= *c;
     }
     !all_current || max_seq != chosen.end.seq
+}
+
+/// Whether a copy marked in `current` (see [`health`]) has a superblock of a format
+/// version older than [`VERSION`]: it must be rewritten by a checkpoint before a record is
+/// appended to its journal, since a module of that version would misread entries of this
+/// one behind it.
+pub fn older_version(states: &[CopyState], current: &[bool]) -> bool {
+    states
+        .iter()
+        .zip(current)
+        .any(|(s, &c)| c && s.sb.is_some_and(|sb| sb.version < VERSION))
 }
 
 /// The order in which a checkpoint (or a repair) rewrites the superblocks of the copies,
@@ -403,6 +414,27 @@ mod tests {
         torn[2] = valid(2, 8, 12, 2560);
         assert!(health(&torn, &chosen, 12, &mut current));
         assert_eq!(current, [true, true, false]);
+    }
+
+    #[test]
+    fn copies_of_version_1_holding_the_state_are_rewritten() {
+        let mut states = [
+            valid(0, 8, 12, 2048),
+            valid(1, 8, 12, 2048),
+            invalid(2, 5, FormatError::Checksum),
+        ];
+        let chosen = states[0].scan().unwrap();
+        let mut current = [false; 3];
+        assert!(health(&states, &chosen, 12, &mut current));
+        assert!(!older_version(&states, &current));
+        // A version 1 copy that is not current is rewritten anyway.
+        let v1 = |sb: Superblock| Superblock { version: 1, ..sb };
+        states[2].sb = states[2].sb.map(v1);
+        assert!(!older_version(&states, &current));
+        // A current one must be before anything is appended.
+        states[1].sb = states[1].sb.map(v1);
+        assert!(older_version(&states, &current));
+        assert!(!older_version(&states, &[true, false, false]));
     }
 
     #[test]

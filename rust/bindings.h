@@ -52,3 +52,5 @@ const int DMR_WORK_CPU_UNBOUND = WORK_CPU_UNBOUND;
  * no hint).
  */
 const unsigned short DMR_IOPRIO_DEFAULT = IOPRIO_CLASS_NONE << IOPRIO_CLASS_SHIFT;
+/* IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0): the background scanner's reads. */
+const unsigned short DMR_IOPRIO_IDLE = IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT;

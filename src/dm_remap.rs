@@ -15,7 +15,8 @@
 //! - where the table is committed: `metadata` (`Metadata::commit`);
 //! - the table in memory, and who shares it: `table`, `registry`;
 //! - `dmsetup message`: `message`; one target's shared parts: `instance`; per-bio data:
-//!   `per_io`; staged moves: `group`; instrumentation: `stats`.
+//!   `per_io`; staged moves: `group`; instrumentation: `stats`;
+//! - the background scanner: `scanner` (the scan), `scan` (its state, kept with the table).
 
 #[path = "../rust/mod.rs"]
 mod rust;
@@ -47,6 +48,10 @@ mod moves;
 mod per_io;
 #[deny(unsafe_code)]
 mod registry;
+#[deny(unsafe_code)]
+mod scan;
+#[deny(unsafe_code)]
+mod scanner;
 #[deny(unsafe_code)]
 mod stats;
 #[deny(unsafe_code)]

@@ -42,10 +42,14 @@ pub(crate) struct Core {
     /// The worker's work item (`worker.rs` implements `WorkItem` for `Core`).
     #[pin]
     pub(crate) work: Work<Core>,
+    /// The background scan's work item (`scanner.rs` implements `WorkItem<1>`).
+    #[pin]
+    pub(crate) scan_work: Work<Core, 1>,
 }
 
 impl_has_work! {
     impl HasWork<Self> for Core { self.work }
+    impl HasWork<Self, 1> for Core { self.scan_work }
 }
 
 /// Events counted both in the table's counters (`dmsetup status`, kept with the table
@@ -60,6 +64,11 @@ pub(crate) enum Event {
 }
 
 impl Core {
+    /// Identifies this target instance while it exists (its address; only compared).
+    pub(crate) fn id(&self) -> usize {
+        core::ptr::from_ref(self) as usize
+    }
+
     /// The layout of the spare region.
     pub(crate) fn layout(&self) -> &SpareLayout {
         &self.table.layout

@@ -39,6 +39,11 @@ pub(crate) fn handle(
         }
         Message::List { start, count } => list(core, out, start, count),
         Message::ClearErrors => clear_errors(core),
+        Message::Scan(cmd) => core
+            .table
+            .scan
+            .command(cmd)
+            .map_err(MessageError::invalid)?,
         Message::Remap(b) => {
             let s = remap(core, b)?;
             let _ = write!(out, "{b} spare {s}");

@@ -17,6 +17,7 @@ use crate::logic::layout::SpareLayout;
 use crate::logic::route::{Entry, Lookup};
 use crate::maple::ValueTree;
 use crate::metadata::{LoadError, Metadata, TableSink, Written};
+use crate::scan::Scan;
 use crate::srcu::Srcu;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
@@ -92,10 +93,6 @@ impl Writer {
     /// The background scanner's cursor on disk ([`Metadata::scan`]): that of the state
     /// loaded, then of the last commit of a [`Change::Scan`] that succeeded
     /// ([`RemapTable::commit`]). The default while the table is not loaded.
-    #[expect(
-        dead_code,
-        reason = "for the background scanner, which is not merged yet"
-    )]
     pub(crate) fn scan(&self) -> ScanCursor {
         self.meta
             .as_ref()
@@ -174,6 +171,9 @@ pub(crate) struct RemapTable {
     #[pin]
     writer: Mutex<Writer>,
     pub(crate) counters: Counters,
+    /// The background scanner's state (`scan.rs`), kept across table reloads.
+    #[pin]
+    pub(crate) scan: Scan,
 }
 
 impl RemapTable {
@@ -219,6 +219,7 @@ impl RemapTable {
                     filter_keys: 0,
                 }),
                 counters: Counters::new(),
+                scan <- Scan::new(block_size),
             }),
             GFP_KERNEL,
         )
@@ -597,6 +598,7 @@ impl RemapTable {
             }
         };
         let repair = meta.needs_checkpoint();
+        self.scan.restore(meta.scan());
         w.meta = Some(meta);
         self.publish(w, false);
         if repair && self.checkpoint(w, spare, io).is_err() {
@@ -757,6 +759,11 @@ impl TableView {
     /// Blocks remapped to the spare region.
     pub(crate) fn remapped(&self) -> u64 {
         self.0.remapped()
+    }
+
+    /// The background scanner's state and settings.
+    pub(crate) fn scan(&self) -> &Scan {
+        &self.0.scan
     }
 
     /// Blocks known to fail reads and not remapped yet.

@@ -19,11 +19,14 @@ use crate::instance::Core;
 use crate::logic::args::{self, DeviceGeometry, TableArgs};
 use crate::logic::format::Identity;
 use crate::logic::layout::SpareLayout;
+use crate::logic::scan::state_name;
 use crate::map::{self, FLUSH_BIOS};
 use crate::message;
 use crate::metadata::LoadError;
 use crate::per_io::PerIo;
 use crate::registry::{self, AcquireError, RegionKey, TableRef};
+use crate::scan::ScanHost;
+use crate::scanner::ScanRunner;
 use crate::sysfs;
 use crate::table::LoadRequest;
 use crate::workqueue::OrderedQueue;
@@ -44,13 +47,33 @@ pub(crate) struct RemapTarget {
     _sysfs: sysfs::Registration,
     /// Whether this table was resumed before (its `no_stats` choice is applied once).
     resumed: Atomic<bool>,
+    /// Runs the background scan while this target is live (`scanner.rs`).
+    scanner: Arc<ScanRunner>,
+}
+
+impl Drop for RemapTarget {
+    fn drop(&mut self) {
+        // A target that was live was suspended first (and detached then); one that never
+        // went live was never attached. Stopping here too costs nothing.
+        self.stop_scan();
+    }
 }
 
 impl RemapTarget {
+    /// Detaches this target from the scanner and waits for its scan work to return
+    /// (within one chunk).
+    fn stop_scan(&self) {
+        self.core.table.scan.detach(self.core.id());
+        self.scanner.flush();
+    }
+
     /// Makes sure the worker runs (soon) for what is queued.
     fn kick(&self) {
         // Already queued is fine: the worker takes everything queued when it runs.
-        let _ = self.queue.queue().enqueue(self.core.clone());
+        let _ = self
+            .queue
+            .queue()
+            .enqueue::<Arc<Core>, 0>(self.core.clone());
     }
 }
 
@@ -250,16 +273,20 @@ impl Operations for RemapTarget {
                 dev,
                 deferred: BioQueue::new(),
                 work <- new_work!("RemapTarget::work"),
+                scan_work <- new_work!("RemapTarget::scan_work"),
             }),
             GFP_KERNEL,
         )
         .map_err(nomem)?;
+        let scanner = ScanRunner::new(core.clone())
+            .map_err(|e| CtrError::new(e, c"Cannot allocate the scanner's workqueue"))?;
         KBox::pin(
             RemapTarget {
                 queue,
                 core,
                 _sysfs: registration,
                 resumed: Atomic::new(false),
+                scanner,
             },
             GFP_KERNEL,
         )
@@ -291,6 +318,9 @@ impl Operations for RemapTarget {
     }
 
     fn presuspend(&self) {
+        // The scan stops within a chunk (and saves its position); it goes on when a
+        // table of the device resumes.
+        self.stop_scan();
         // Finish what the worker has; bios still in flight are waited for by
         // device-mapper and may queue more, which postsuspend finishes.
         self.queue.flush();
@@ -329,6 +359,9 @@ impl Operations for RemapTarget {
             let on = !self.core.features.no_stats;
             self.core.dev.stats.set_enabled(on);
         }
+        let core = &*self.core;
+        let host: Arc<dyn ScanHost> = self.scanner.clone();
+        core.table.scan.attach(core.id(), host, core.blocks());
     }
 
     fn status(&self, kind: StatusType, out: &mut ResultBuf<'_>) {
@@ -375,9 +408,10 @@ impl RemapTarget {
         let v = s.view();
         let c = &s.counters;
         let spare_state = if v.exhausted() { "exhausted" } else { "ok" };
+        let scan = &s.scan;
         write!(
             out,
-            "{}/{} {} {} {} {} {} {} {} {}/{} {} {} {}",
+            "{}/{} {} {} {} {} {} {} {} {}/{} {} {} {} {} {} {} {} {} {}",
             s.remapped(),
             s.layout.data_blocks(),
             spare_state,
@@ -391,7 +425,13 @@ impl RemapTarget {
             s.layout.copies(),
             v.seq(),
             v.bytes_written(),
-            v.frozen()
+            v.frozen(),
+            state_name(scan.state()),
+            scan.position.load(Relaxed),
+            scan.passes.load(Relaxed),
+            scan.unreadable.load(Relaxed),
+            scan.slow.load(Relaxed),
+            scan.relocated.load(Relaxed)
         )
     }
 

@@ -8,6 +8,7 @@ use super::{Device, REGISTRY};
 use crate::kobject::{File, Files, Group, ShowBuf};
 use crate::logic::args::parse_u64;
 use crate::logic::histogram;
+use crate::logic::scan::{parse_command, state_name, Setting};
 use crate::logic::stats::{
     change_permille, per_second, write_permille, Dir, Figures, Latency, Slot, CPU_SAMPLE_EVERY,
     MAX_THRESHOLD_PCT,
@@ -290,6 +291,90 @@ const METADATA: &[File<Device>] = &[
     },
 ];
 
+/// A read-only file showing one number of the scanner.
+macro_rules! scan {
+    ($name:literal, |$s:ident| $e:expr) => {
+        value!($name, |d| {
+            let view = d.table();
+            let $s = view.scan();
+            $e
+        })
+    };
+}
+
+/// A settable file of the scanner; a bad value is refused with `EINVAL` and the old one
+/// kept.
+macro_rules! scan_setting {
+    ($name:literal, $which:ident, |$v:ident| $e:expr) => {
+        File {
+            name: $name,
+            show: Some(|d, out| {
+                let $v = d.table().scan().settings();
+                line(out, $e)
+            }),
+            store: Some(|d, input| {
+                d.table()
+                    .scan()
+                    .set(Setting::$which, input)
+                    .map_err(|_| EINVAL)
+            }),
+        }
+    };
+}
+
+/// Shows `-` for `None`.
+fn optional(out: &mut ShowBuf<'_>, v: Option<u64>) -> Result {
+    match v {
+        Some(v) => line(out, v),
+        None => {
+            out.fmt(format_args!("-\n"));
+            Ok(())
+        }
+    }
+}
+
+const SCANNER: &[File<Device>] = &[
+    File {
+        name: c"control",
+        show: None,
+        store: Some(|d, input| {
+            let cmd = parse_command(input).map_err(|_| EINVAL)?;
+            d.table().scan().command(cmd).map_err(|_| EINVAL)
+        }),
+    },
+    File {
+        name: c"state",
+        show: Some(|d, out| {
+            out.fmt(format_args!("{}\n", state_name(d.table().scan().state())));
+            Ok(())
+        }),
+        store: None,
+    },
+    scan!(c"passes", |s| s.passes.load(Relaxed)),
+    scan!(c"position", |s| s.position.load(Relaxed)),
+    scan!(c"blocks_scanned", |s| s.blocks_scanned.load(Relaxed)),
+    scan!(c"unreadable", |s| s.unreadable.load(Relaxed)),
+    scan!(c"slow", |s| s.slow.load(Relaxed)),
+    scan!(c"relocated", |s| s.relocated.load(Relaxed)),
+    File {
+        name: c"rate_kib_s",
+        show: Some(|d, out| line(out, d.table().scan().rate_kib_s().unwrap_or(0))),
+        store: None,
+    },
+    File {
+        name: c"eta_s",
+        show: Some(|d, out| optional(out, d.table().scan().eta_s())),
+        store: None,
+    },
+    scan_setting!(c"speed_min_kib_s", SpeedMin, |s| s.speed_min_kib_s),
+    scan_setting!(c"speed_max_kib_s", SpeedMax, |s| s.speed_max_kib_s),
+    scan_setting!(c"slow_threshold_us", SlowThreshold, |s| s.slow_threshold_us),
+    scan_setting!(c"relocate_slow", RelocateSlow, |s| u64::from(
+        s.relocate_slow
+    )),
+    scan_setting!(c"interval_hours", Interval, |s| s.interval_hours),
+];
+
 impl Files for Device {
     const GROUPS: &'static [Group<Self>] = &[
         Group {
@@ -311,6 +396,10 @@ impl Files for Device {
         Group {
             name: Some(c"metadata"),
             files: METADATA,
+        },
+        Group {
+            name: Some(c"scanner"),
+            files: SCANNER,
         },
     ];
 }

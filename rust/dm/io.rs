@@ -116,7 +116,7 @@ impl DmIo {
         })
     }
 
-    /// One synchronous dm-io request `opf` over `buf[offset..offset + len]` to (or from)
+    /// One synchronous dm-io request `opf` (at I/O priority `ioprio`) over `buf[offset..offset + len]` to (or from)
     /// each of `sectors` of `dev`, in parallel. Returns dm-io's result (0 or a negative
     /// errno) and the regions that failed, bit `i` for `sectors[i]`.
     ///
@@ -129,7 +129,7 @@ impl DmIo {
         buf: &mut IoBuffer,
         offset: usize,
         len: usize,
-        opf: u32,
+        (opf, ioprio): (u32, u16),
     ) -> Result<(c_int, c_ulong)> {
         if sectors.is_empty() || sectors.len() > MAX_REGIONS {
             return Err(EINVAL);
@@ -183,7 +183,7 @@ impl DmIo {
                 regions.as_mut_ptr(),
                 &mut bits,
                 core::ptr::null_mut(),
-                bindings::DMR_IOPRIO_DEFAULT,
+                ioprio,
             )
         };
         Ok((r, bits))
@@ -199,7 +199,7 @@ impl DmIo {
         len: usize,
         opf: u32,
     ) -> Result {
-        let (r, _) = self.sync_io(dev, &[sector], buf, offset, len, opf)?;
+        let (r, _) = self.sync_io(dev, &[sector], buf, offset, len, (opf, IOPRIO_DEFAULT))?;
         kernel::error::to_result(r)
     }
 
@@ -213,6 +213,21 @@ impl DmIo {
         len: usize,
     ) -> Result {
         self.io(dev, sector, buf, offset, len, bindings::DMR_REQ_OP_READ)
+    }
+
+    /// [`DmIo::read`] in the idle I/O priority class: the I/O scheduler serves it when
+    /// nothing else waits (the background scanner's reads). Sleeps.
+    pub(crate) fn read_idle(
+        &self,
+        dev: &DmDev,
+        sector: u64,
+        buf: &mut IoBuffer,
+        offset: usize,
+        len: usize,
+    ) -> Result {
+        let opf = bindings::DMR_REQ_OP_READ;
+        let (r, _) = self.sync_io(dev, &[sector], buf, offset, len, (opf, IOPRIO_IDLE))?;
+        kernel::error::to_result(r)
     }
 
     /// Writes `buf[offset..offset + len]` at `sector` of `dev`; with `fua` the data is on
@@ -242,7 +257,8 @@ impl DmIo {
         len: usize,
         fua: bool,
     ) -> Result<u64> {
-        let (r, bits) = self.sync_io(dev, sectors, buf, offset, len, write_opf(fua))?;
+        let opf = write_opf(fua);
+        let (r, bits) = self.sync_io(dev, sectors, buf, offset, len, (opf, IOPRIO_DEFAULT))?;
         // dm-io can fail before it sends anything, leaving no bit set: every region failed.
         if r != 0 && bits == 0 {
             return Ok((1u64 << sectors.len()) - 1);
@@ -250,6 +266,10 @@ impl DmIo {
         Ok(bits as u64)
     }
 }
+
+/// I/O priorities of dm-io requests and [`rw_block`] bios.
+const IOPRIO_DEFAULT: u16 = bindings::DMR_IOPRIO_DEFAULT;
+const IOPRIO_IDLE: u16 = bindings::DMR_IOPRIO_IDLE;
 
 /// The operation and flags of a synchronous write, FUA when asked.
 fn write_opf(fua: bool) -> u32 {
@@ -309,6 +329,8 @@ impl BlockBuffer {
 pub(crate) enum DataOp {
     /// Read from the device into the buffer.
     Read,
+    /// Read in the idle I/O priority class (the background scanner).
+    ReadIdle,
     /// Write the buffer to the device; with `fua` the data is on stable media when the
     /// call returns.
     Write {
@@ -339,15 +361,16 @@ pub(crate) fn rw_block(
         .get_mut(range.clone())
         .ok_or(BlkStatus::INVAL)?
         .as_mut_ptr();
-    let opf = match op {
-        DataOp::Read => bindings::DMR_REQ_OP_READ,
-        DataOp::Write { fua } => write_opf(fua),
+    let (opf, ioprio) = match op {
+        DataOp::Read => (bindings::DMR_REQ_OP_READ, IOPRIO_DEFAULT),
+        DataOp::ReadIdle => (bindings::DMR_REQ_OP_READ, IOPRIO_IDLE),
+        DataOp::Write { fua } => (write_opf(fua), IOPRIO_DEFAULT),
     };
     let mut bvec = MaybeUninit::<bindings::bio_vec>::zeroed();
     let mut bio = MaybeUninit::<bindings::bio>::zeroed();
     let b = bio.as_mut_ptr();
     // SAFETY: `bio_init` initialises the zeroed bio with room for the one bvec, for the
-    // open device `dev`. `data` points to `range.len()` bytes of a kmalloc buffer (a
+    // open device `dev` (sector and priority are then plain fields set before submission). `data` points to `range.len()` bytes of a kmalloc buffer (a
     // direct-map address `virt_to_page` accepts) inside `buf`, which this function
     // borrows mutably until the I/O is over: `submit_bio_wait` returns only when the bio
     // completed, and `bio_uninit` then releases what `bio_init` took. Neither the bio nor
@@ -355,6 +378,7 @@ pub(crate) fn rw_block(
     let status = unsafe {
         bindings::bio_init(b, dev.bdev(), bvec.as_mut_ptr(), 1, opf);
         (*b).bi_iter.bi_sector = sector;
+        (*b).bi_ioprio = ioprio;
         bindings::bio_add_virt_nofail(b, data.cast(), range.len() as c_uint);
         bindings::submit_bio_wait(b);
         let status = (*b).bi_status;

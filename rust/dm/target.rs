@@ -250,6 +250,31 @@ impl TargetHandle {
         CStr::from_bytes_until_nul(&buf[..]).map_err(|_| EINVAL)
     }
 
+    /// What the block layer has counted of the dm device's own I/O (I/O statistics of
+    /// its disk, `/sys/block/dm-N/stat`): sectors completed (read, written, discarded)
+    /// and I/Os in flight. The background scanner's reads go to the devices below, not
+    /// through the dm device, so this is the foreground alone. Both stay 0 when the
+    /// queue's `iostats` is switched off.
+    pub(crate) fn disk_activity(&self) -> (u64, u64) {
+        // SAFETY: `md()` is the mapped device of a valid target (type invariant), whose
+        // disk and its whole-disk block device live as long as the mapped device.
+        let part = unsafe { bindings::dmr_dm_disk_part0(self.md()) };
+        // SAFETY: `part` is a live block device (above); reading its per-CPU statistics
+        // needs no lock (they are summed racily, as `/sys/block/*/stat` does).
+        let sectors = unsafe { bindings::dmr_part_stat_sectors(part) } as u64;
+        let mut in_flight = 0u64;
+        for cpu in crate::rust::percpu::possible_cpus() {
+            for rw in 0..2 {
+                // SAFETY: As above, and `cpu` is a possible CPU, `rw` 0 (read) or 1
+                // (write), the two entries of `in_flight`.
+                let n = unsafe { bindings::dmr_part_in_flight_cpu(part, rw, cpu) };
+                // Per-CPU counts are signed in effect: an I/O may end on another CPU.
+                in_flight = in_flight.wrapping_add(n as i64 as u64);
+            }
+        }
+        (sectors, in_flight)
+    }
+
     /// Identifies the target's dm device (the same for every table it loads) while the
     /// target exists. Only an identity: never turned back into a pointer.
     pub(crate) fn device_id(&self) -> usize {

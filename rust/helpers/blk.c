@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/blkdev.h>
+#include <linux/device-mapper.h>
+#include <linux/part_stat.h>
 
 sector_t dmr_bdev_nr_sectors(struct block_device *bdev)
 {
@@ -10,4 +12,19 @@ sector_t dmr_bdev_nr_sectors(struct block_device *bdev)
 unsigned int dmr_bdev_logical_block_size(struct block_device *bdev)
 {
 	return bdev_logical_block_size(bdev);
+}
+
+struct block_device *dmr_dm_disk_part0(struct mapped_device *md)
+{
+	return dm_disk(md)->part0;
+}
+
+unsigned long dmr_part_stat_sectors(struct block_device *part)
+{
+	return part_stat_read_accum(part, sectors);
+}
+
+unsigned long dmr_part_in_flight_cpu(struct block_device *part, int rw, unsigned int cpu)
+{
+	return part_stat_local_read_cpu(part, in_flight[rw], cpu);
 }

@@ -3,10 +3,11 @@
 //! Parsing of `dmsetup message <dev> 0 <message>`.
 
 use super::args::parse_u64;
+use super::scan::{parse_command, Command};
 use core::ffi::CStr;
 
 /// The reply of `help`, one message per line.
-pub const HELP: &str = "remap <block>\nunremap <block>\nquery <block>\nlist [<start> [<count>]]\ncount\nclear_errors\nhelp";
+pub const HELP: &str = "remap <block>\nunremap <block>\nquery <block>\nlist [<start> [<count>]]\ncount\nclear_errors\nscan start|stop|pause|resume\nhelp";
 
 /// A parsed message. Blocks are numbered from the start of the target in `block_size`
 /// units (the same numbering as the main device's blocks).
@@ -29,6 +30,8 @@ pub enum Message {
     Count,
     /// Reset the error counters and forget blocks marked failing.
     ClearErrors,
+    /// A command for the background scanner.
+    Scan(Command),
     /// List the messages.
     Help,
 }
@@ -75,6 +78,10 @@ pub fn parse_message(args: &[&[u8]], blocks: u64) -> Result<Message, &'static CS
         }
         b"count" => none(rest, Message::Count, c"usage: count"),
         b"clear_errors" => none(rest, Message::ClearErrors, c"usage: clear_errors"),
+        b"scan" => match rest {
+            [word] => Ok(Message::Scan(parse_command(word)?)),
+            _ => Err(c"usage: scan start|stop|pause|resume"),
+        },
         b"help" => none(rest, Message::Help, c"usage: help"),
         _ => Err(c"unknown message; 'help' lists the messages"),
     }
@@ -119,6 +126,10 @@ mod tests {
         assert_eq!(parse("count"), Ok(Message::Count));
         assert_eq!(parse("clear_errors"), Ok(Message::ClearErrors));
         assert_eq!(parse("help"), Ok(Message::Help));
+        assert_eq!(parse("scan start"), Ok(Message::Scan(Command::Start)));
+        assert_eq!(parse("scan stop"), Ok(Message::Scan(Command::Stop)));
+        assert_eq!(parse("scan pause"), Ok(Message::Scan(Command::Pause)));
+        assert_eq!(parse("scan resume"), Ok(Message::Scan(Command::Resume)));
     }
 
     #[test]
@@ -137,6 +148,9 @@ mod tests {
             ("list 1 2 3", "usage: list"),
             ("count 1", "usage: count"),
             ("help me", "usage: help"),
+            ("scan", "usage: scan"),
+            ("scan start now", "usage: scan"),
+            ("scan go", "start, stop, pause and resume"),
         ] {
             let e = parse(line).unwrap_err().to_str().unwrap();
             assert!(e.contains(reason), "{line:?}: {e}");
@@ -152,6 +166,7 @@ mod tests {
             "list",
             "count",
             "clear_errors",
+            "scan",
             "help",
         ] {
             assert!(HELP.lines().any(|l| l.split(' ').next() == Some(m)), "{m}");

@@ -15,4 +15,5 @@ pub mod histogram;
 pub mod layout;
 pub mod message;
 pub mod route;
+pub mod scan;
 pub mod stats;

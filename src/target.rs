@@ -375,7 +375,7 @@ impl Operations for RemapTarget {
 
     fn message(&self, argv: &[&CStr], out: &mut ResultBuf<'_>) -> Result<(), MessageError> {
         #[cfg(dmr_test_hooks)]
-        if let Some(r) = crate::test_hooks::message(argv) {
+        if let Some(r) = crate::test_hooks::message(&self.core, argv, out) {
             return r;
         }
         let r = message::handle(&self.core, argv, out);

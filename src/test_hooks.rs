@@ -7,6 +7,9 @@
 //!   starting in `block` that `map` routes waits `ms` milliseconds (busy) right after its
 //!   table lookup, which widens the window between the lookup and the bio reaching a
 //!   device.
+//! - `dmsetup message <dev> 0 test_scan_cursor [<position> <passes> <state>]`: commits that
+//!   background scanner cursor (state `idle`, `running` or `paused`) as the scanner does,
+//!   then replies with the cursor on disk (`Writer::scan`), `<position> <passes> <state>`.
 //! - The `remap_test_err` target completes every bio with a chosen block-layer status
 //!   (`<start> <len> remap_test_err <status>`, status one of `ioerr medium timeout
 //!   transport offline target protection inval resource`): the errors a lost path, an
@@ -14,8 +17,13 @@
 //!   `IOERR`) cannot.
 
 use crate::dm::{
-    Bio, BioDetails, BlkStatus, CtrError, DeferredBio, MapResult, Operations, TargetCtx,
+    Bio, BioDetails, BlkStatus, CtrError, DeferredBio, MapResult, MessageError, Operations,
+    ResultBuf, TargetCtx,
 };
+use crate::instance::Core;
+use crate::logic::args::parse_u64;
+use crate::logic::format::{Change, ScanCursor, ScanState};
+use core::fmt::Write;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 use kernel::time::{delay::udelay, Delta};
@@ -38,25 +46,70 @@ pub(crate) fn after_lookup(block: u64) {
     }
 }
 
-/// Handles the test messages; `None` for any other message.
-pub(crate) fn message(argv: &[&CStr]) -> Option<Result<(), crate::dm::MessageError>> {
-    let words: [&[u8]; 3] = match argv {
-        [a, b, c] => [a.to_bytes(), b.to_bytes(), c.to_bytes()],
-        _ => return None,
-    };
-    if words[0] != b"test_delay_map" {
+/// Handles the test messages of `core`'s target; `None` for any other message.
+pub(crate) fn message(
+    core: &Core,
+    argv: &[&CStr],
+    out: &mut ResultBuf<'_>,
+) -> Option<Result<(), MessageError>> {
+    let mut words: [&[u8]; 4] = [b""; 4];
+    if argv.len() > words.len() {
         return None;
     }
-    let num = |w: &[u8]| crate::logic::args::parse_u64(w).ok();
-    Some(match (num(words[1]), num(words[2])) {
-        (Some(block), Some(ms)) => {
-            DELAY_MS.store(ms, Relaxed);
-            DELAY_BLOCK.store(block, Relaxed);
-            Ok(())
-        }
-        _ => Err(crate::dm::MessageError::invalid(
-            c"test_delay_map <block> <ms>",
-        )),
+    for (w, a) in words.iter_mut().zip(argv) {
+        *w = a.to_bytes();
+    }
+    let (name, args) = words[..argv.len()].split_first()?;
+    match *name {
+        b"test_delay_map" => Some(delay_map(args)),
+        b"test_scan_cursor" => Some(scan_cursor(core, args, out)),
+        _ => None,
+    }
+}
+
+/// `test_delay_map <block> <ms>`.
+fn delay_map(args: &[&[u8]]) -> Result<(), MessageError> {
+    let num = |w: &[u8]| parse_u64(w).ok();
+    match args {
+        [block, ms] => match (num(block), num(ms)) {
+            (Some(block), Some(ms)) => {
+                DELAY_MS.store(ms, Relaxed);
+                DELAY_BLOCK.store(block, Relaxed);
+                Ok(())
+            }
+            _ => Err(MessageError::invalid(c"test_delay_map <block> <ms>")),
+        },
+        _ => Err(MessageError::invalid(c"test_delay_map <block> <ms>")),
+    }
+}
+
+/// `test_scan_cursor [<position> <passes> <state>]`: commits the cursor given, if any,
+/// then replies with the cursor on disk.
+fn scan_cursor(core: &Core, args: &[&[u8]], out: &mut ResultBuf<'_>) -> Result<(), MessageError> {
+    let mut w = core.table.writer();
+    if !args.is_empty() {
+        let c = parse_cursor(args).ok_or(MessageError::invalid(
+            c"test_scan_cursor [<position> <passes> <idle|running|paused>]",
+        ))?;
+        core.commit(&mut w, &[Change::Scan(c)])
+            .map_err(|e| MessageError::new(e, c"test_scan_cursor: the commit failed"))?;
+    }
+    let c = w.scan();
+    // A full reply buffer makes device-mapper retry with a larger one.
+    let _ = write!(out, "{} {} {}", c.position, c.passes, c.state.name());
+    Ok(())
+}
+
+/// The cursor `<position> <passes> <state>`.
+fn parse_cursor(args: &[&[u8]]) -> Option<ScanCursor> {
+    let [position, passes, state] = args else {
+        return None;
+    };
+    let states = [ScanState::Idle, ScanState::Running, ScanState::Paused];
+    Some(ScanCursor {
+        position: parse_u64(position).ok()?,
+        passes: u32::try_from(parse_u64(passes).ok()?).ok()?,
+        state: states.into_iter().find(|s| s.name().as_bytes() == *state)?,
     })
 }
 

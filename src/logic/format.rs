@@ -138,8 +138,9 @@ impl Identity {
     }
 }
 
-/// Scanner positions are below this (main block numbers, which are below 2^55 anyway:
-/// sectors are 64-bit and a block holds at least one of 512 bytes).
+/// Scanner positions are below this. They are main block numbers, which are below 2^55
+/// anyway: a device's size in bytes fits in 64 bits (in 63 in the kernel's `loff_t`) and a
+/// block is at least 512 bytes.
 pub const SCAN_POSITION_LIMIT: u64 = 1 << 56;
 /// The tag in the high 32 bits of the `main` field of a [`Change::Scan`] entry. Main block
 /// numbers never reach 2^63 (see [`SCAN_POSITION_LIMIT`]), so no other entry has it.

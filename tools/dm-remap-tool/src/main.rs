@@ -50,7 +50,7 @@ struct Region {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Print the remap table of the newest valid copy (refused, as dm-remap refuses to load
+    /// Print the remap table and the scanner's cursor of the newest valid copy (refused, as dm-remap refuses to load
     /// it, when a copy of the same set holds a newer state that cannot be read).
     Dump {
         #[command(flatten)]
@@ -69,7 +69,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Rewrite every copy from the newest valid one, at a new sequence number (refused
+    /// Rewrite every copy from the newest valid one (its table and scanner cursor, in the
+    /// current format version), at a new sequence number (refused
     /// when a copy of the same set holds a newer state that cannot be read).
     Repair {
         #[command(flatten)]
@@ -103,6 +104,8 @@ struct CopyReport {
     seq: Option<u64>,
     checkpoint_entries: Option<u64>,
     journal_records: Option<usize>,
+    /// The format version of the copy's superblock, when it decodes.
+    version: Option<u32>,
     /// What the copy-selection policy needs to know of the copy.
     #[serde(skip)]
     state: CopyState,
@@ -289,6 +292,7 @@ impl Metadata {
                 seq: None,
                 checkpoint_entries: None,
                 journal_records: None,
+                version: sb.as_ref().ok().map(|sb| sb.version),
                 state: CopyState::default(),
                 table: None,
             };
@@ -385,9 +389,10 @@ impl Metadata {
         copies::max_seq(&self.states())
     }
 
-    /// Rewrites copy `i` with `table` as a checkpoint at sequence `seq`, as the module
-    /// does: the inactive slot, then the superblock, each flushed. The journal stays (its
-    /// records follow an older checkpoint and are ignored).
+    /// Rewrites copy `i` with `table` (its scanner cursor too) as a checkpoint at sequence
+    /// `seq`, as the module does: the inactive slot, then the superblock (of the current
+    /// format version), each flushed. The journal stays (its records follow an older
+    /// checkpoint and are ignored).
     fn write_copy(&self, i: u32, base: &Superblock, table: &Table, seq: u64) -> Result<(), String> {
         let off = self.copy_offset(i);
         let a = &self.areas;
@@ -414,11 +419,13 @@ impl Metadata {
         };
         io(&buf[..used], off + a.slots[slot as usize])?;
         let sb = Superblock {
+            version: format::VERSION,
             seq,
             copy_index: i,
             active_slot: slot,
             cp_entries: n,
             cp_crc: crc,
+            scan: table.scan,
             ..*base
         };
         let mut sbb = vec![0u8; SUPERBLOCK_BYTES as usize];
@@ -433,9 +440,14 @@ fn print_reports(m: &Metadata) {
         println!("{}", m.found);
     }
     for c in &m.copies {
+        // An older format version is valid; the next load or repair rewrites it.
+        let old = match c.version {
+            Some(v) if v < format::VERSION => format!(", format version {v}"),
+            _ => String::new(),
+        };
         match (c.checkpoint_seq, c.seq) {
             (Some(cs), Some(s)) => println!(
-                "copy {} at byte {}: valid, checkpoint seq {cs} ({} entries), {} journal records, seq {s}",
+                "copy {} at byte {}: valid{old}, checkpoint seq {cs} ({} entries), {} journal records, seq {s}",
                 c.index,
                 c.offset,
                 c.checkpoint_entries.unwrap_or(0),
@@ -446,12 +458,31 @@ fn print_reports(m: &Metadata) {
     }
 }
 
+/// The background scanner's cursor, for `dump --json`.
+#[derive(Serialize)]
+struct ScannerJson {
+    position: u64,
+    passes: u32,
+    state: &'static str,
+}
+
+impl From<ScanCursor> for ScannerJson {
+    fn from(c: ScanCursor) -> Self {
+        Self {
+            position: c.position,
+            passes: c.passes,
+            state: c.state.name(),
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct DumpJson<'a> {
     uuid: String,
     seq: u64,
     block_size: u32,
     spare_blocks: u64,
+    scanner: ScannerJson,
     remaps: Vec<[u64; 2]>,
     retired: Vec<u64>,
     copies: &'a [CopyReport],
@@ -472,6 +503,7 @@ fn dump(m: &Metadata, json: bool) -> Result<u8, String> {
             seq: end.seq,
             block_size: sb.identity.block_size,
             spare_blocks: m.layout.data_blocks(),
+            scanner: table.scan.into(),
             remaps: table.remaps.iter().map(|(&a, &b)| [a, b]).collect(),
             retired: table.retired.iter().copied().collect(),
             copies: &m.copies,
@@ -492,6 +524,13 @@ fn dump(m: &Metadata, json: bool) -> Result<u8, String> {
             m.layout.data_blocks(),
             table.remaps.len(),
             table.retired.len()
+        );
+        let c = table.scan;
+        println!(
+            "scanner position {} passes {} state {}",
+            c.position,
+            c.passes,
+            c.state.name()
         );
         for (main, spare) in &table.remaps {
             println!("{main} spare {spare}");

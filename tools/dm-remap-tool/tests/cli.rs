@@ -2,7 +2,9 @@
 
 //! The tool against image files: format, dump, check, corrupt, repair.
 
-use dm_remap_logic::format::{self, crc32c_update_sw, Change, CopyAreas, Superblock};
+use dm_remap_logic::format::{
+    self, crc32c_update_sw, Change, CopyAreas, ScanCursor, ScanState, Superblock,
+};
 use dm_remap_logic::layout::SpareLayout;
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
@@ -108,6 +110,34 @@ fn newer_unreadable_checkpoint(img: &Path, i: u32, seq: u64) {
     f.write_all_at(&sbb, off).unwrap();
 }
 
+/// Rewrites every copy's superblock in the version 1 layout (version 1, nothing after byte
+/// 120), as a module of that version wrote it.
+fn make_version_1(img: &Path) {
+    let l = layout();
+    let f = OpenOptions::new().read(true).write(true).open(img).unwrap();
+    for i in 0..5 {
+        let off = l.block_sector(l.copy_start(i)) * 512;
+        let mut b = vec![0u8; 4096];
+        f.read_exact_at(&mut b, off).unwrap();
+        b[8..12].copy_from_slice(&1u32.to_le_bytes());
+        b[12..16].fill(0);
+        b[120..].fill(0);
+        let crc = format::crc32c(crc32c_update_sw, &b);
+        b[12..16].copy_from_slice(&crc.to_le_bytes());
+        f.write_all_at(&b, off).unwrap();
+    }
+}
+
+/// The superblock of copy `i`.
+fn superblock(img: &Path, i: u32) -> Superblock {
+    let l = layout();
+    let f = OpenOptions::new().read(true).open(img).unwrap();
+    let mut b = vec![0u8; 4096];
+    f.read_exact_at(&mut b, l.block_sector(l.copy_start(i)) * 512)
+        .unwrap();
+    Superblock::decode(&b, crc32c_update_sw).unwrap()
+}
+
 #[test]
 fn format_dump_check() {
     let img = image("fresh.img");
@@ -120,6 +150,11 @@ fn format_dump_check() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["remaps"].as_array().unwrap().len(), 0);
     assert_eq!(v["seq"], 1);
+    assert_eq!(
+        v["scanner"],
+        serde_json::json!({"position": 0, "passes": 0, "state": "idle"})
+    );
+    assert_eq!(superblock(&img, 0).version, format::VERSION);
     // Formatting over valid metadata needs --force.
     let (code, out) = format(&img, "8");
     assert_eq!(code, 2, "{out}");
@@ -320,4 +355,92 @@ fn a_newer_copy_that_cannot_be_read_is_not_overwritten() {
     let (code, out) = tool(&["check"], &img);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("all 5 copies valid at seq 3"), "{out}");
+}
+
+/// The scanner's cursor: the journal's last one is dumped, and repair keeps it in the
+/// superblocks it writes.
+#[test]
+fn the_scanner_cursor_is_dumped_and_kept_by_repair() {
+    let img = image("scanner.img");
+    format_image(&img);
+    let all = [0, 1, 2, 3, 4];
+    let first = ScanCursor {
+        position: 1000,
+        passes: 2,
+        state: ScanState::Running,
+    };
+    let last = ScanCursor {
+        position: 123_456_789,
+        passes: 3,
+        state: ScanState::Paused,
+    };
+    commit(&img, &all, 2, 0, &[Change::Scan(first)]);
+    let remap = Change::Remap {
+        main: 7,
+        spare: 500,
+    };
+    commit(&img, &all, 3, 512, &[remap, Change::Scan(last)]);
+    let (code, out) = tool(&["dump"], &img);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("\nscanner position 123456789 passes 3 state paused\n"),
+        "{out}"
+    );
+    assert!(out.contains("7 spare 500"), "{out}");
+    let (code, out) = tool(&["dump", "--json"], &img);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let want = serde_json::json!({"position": 123456789, "passes": 3, "state": "paused"});
+    assert_eq!(v["scanner"], want);
+
+    // Repair writes checkpoints; their superblocks hold the cursor.
+    let (code, out) = tool(&["repair"], &img);
+    assert_eq!(code, 0, "{out}");
+    for i in all {
+        assert_eq!(superblock(&img, i).scan, last, "copy {i}");
+    }
+    let (code, out) = tool(&["dump", "--json"], &img);
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((&v["scanner"], v["seq"].as_u64()), (&want, Some(4)));
+}
+
+/// Metadata of format version 1 is read (with the default cursor) and repaired into
+/// version 2.
+#[test]
+fn version_1_is_read_and_repaired_into_version_2() {
+    let img = image("v1.img");
+    format_image(&img);
+    let remap = Change::Remap {
+        main: 7,
+        spare: 500,
+    };
+    commit(&img, &[0, 1, 2, 3, 4], 2, 0, &[remap]);
+    make_version_1(&img);
+    assert_eq!(superblock(&img, 0).version, 1);
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("copy 0 at byte 0: valid, format version 1,"),
+        "{out}"
+    );
+    let (code, out) = tool(&["dump"], &img);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("scanner position 0 passes 0 state idle") && out.contains("7 spare 500"),
+        "{out}"
+    );
+    let (code, out) = tool(&["repair"], &img);
+    assert_eq!(code, 0, "{out}");
+    for i in 0..5 {
+        let sb = superblock(&img, i);
+        assert_eq!(
+            (sb.version, sb.scan),
+            (2, ScanCursor::default()),
+            "copy {i}"
+        );
+    }
+    let (code, out) = tool(&["check"], &img);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("format version"), "{out}");
 }

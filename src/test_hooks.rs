@@ -83,8 +83,9 @@ fn delay_map(args: &[&[u8]]) -> Result<(), MessageError> {
     }
 }
 
-/// `test_scan_cursor [<position> <passes> <state>]`: commits the cursor given, if any,
-/// then replies with the cursor on disk.
+/// `test_scan_cursor [<position> <passes> <state>]`: commits the cursor given, if any, and
+/// makes it the scanner's state, then replies with the cursor on disk. (A `running` state
+/// starts the scan when a target attaches.)
 fn scan_cursor(core: &Core, args: &[&[u8]], out: &mut ResultBuf<'_>) -> Result<(), MessageError> {
     let mut w = core.table.writer();
     if !args.is_empty() {
@@ -93,6 +94,8 @@ fn scan_cursor(core: &Core, args: &[&[u8]], out: &mut ResultBuf<'_>) -> Result<(
         ))?;
         core.commit(&mut w, &[Change::Scan(c)])
             .map_err(|e| MessageError::new(e, c"test_scan_cursor: the commit failed"))?;
+        // The scanner's own state follows, or its next save would put its own back.
+        core.table.scan.restore(c);
     }
     let c = w.scan();
     // A full reply buffer makes device-mapper retry with a larger one.

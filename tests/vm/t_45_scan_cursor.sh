@@ -20,7 +20,7 @@ dumped() {
 }
 dmsetup create r0 --table "$table"
 [ "$(cursor)" = "0 0 idle" ] || fail "fresh cursor: $(cursor)"
-[ "$(cursor 1000 2 running)" = "1000 2 running" ] || fail "commit: $(cursor)"
+[ "$(cursor 1000 2 idle)" = "1000 2 idle" ] || fail "commit: $(cursor)"
 dmsetup message r0 0 remap 7 >/dev/null
 [ "$(cursor 2000 2 paused)" = "2000 2 paused" ] || fail "second commit: $(cursor)"
 expect_fail cursor 72057594037927936 0 idle
@@ -36,25 +36,26 @@ dmsetup create r0 --table "$table"
 [ "$(cursor)" = "2000 2 paused" ] || fail "remove + create: $(cursor)"
 [ "$(dmsetup message r0 0 query 7)" != "7 main" ] || fail "remap 7 lost"
 
+# (States idle and paused only: a running one would start the scan, which moves it.)
 # Commits of one cursor each until the journal is full and one becomes a checkpoint.
 i=0
 while :; do
 	i=$((i + 1))
 	[ "$i" -le 100 ] || fail "no checkpoint after 100 commits"
 	bytes=$(status_meta r0 3)
-	[ "$(cursor "$((3000 + i))" 3 running)" = "$((3000 + i)) 3 running" ] || fail "commit $i"
+	[ "$(cursor "$((3000 + i))" 3 paused)" = "$((3000 + i)) 3 paused" ] || fail "commit $i"
 	[ "$(($(status_meta r0 3) - bytes))" = $((5 * 512)) ] || break
 done
 echo "commit $i was a checkpoint"
 dmsetup remove r0
-dumped "checkpoint" "$((3000 + i)) passes 3 state running"
+dumped "checkpoint" "$((3000 + i)) passes 3 state paused"
 dm-remap-tool check "$spare" >/tmp/dmr-check || { cat /tmp/dmr-check; fail "tool check"; }
 grep -q "valid, checkpoint seq [0-9]* ([0-9]* entries), 0 journal records" /tmp/dmr-check ||
 	fail "the last commit is not a checkpoint: $(cat /tmp/dmr-check)"
 rmmod dm_remap
 insmod "$DMR_MODULE"
 dmsetup create r0 --table "$table"
-[ "$(cursor)" = "$((3000 + i)) 3 running" ] || fail "rmmod + insmod: $(cursor)"
+[ "$(cursor)" = "$((3000 + i)) 3 paused" ] || fail "rmmod + insmod: $(cursor)"
 dmsetup remove r0
 
 # Version 1 metadata: read with the default cursor, rewritten as version 2 by the load.

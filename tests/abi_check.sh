@@ -10,6 +10,7 @@ code=$(awk '
 	/^const BASELINE: / { g = "DEV/baseline/" }
 	/^const REMAPS: /   { g = "DEV/remaps/" }
 	/^const METADATA: / { g = "DEV/metadata/" }
+	/^const SCANNER: /  { g = "DEV/scanner/" }
 	/^impl Files for Root/ { g = "" }
 	/^impl Files for Device/ { g = "skip" }
 	g != "skip" && /(name: |!\()c"[a-z0-9_]+"/ {

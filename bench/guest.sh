@@ -15,6 +15,9 @@
 #                remap-empty / remap-instr-off is the instrumentation's cost
 #   remap-large  LARGE_ENTRIES remapped blocks, one in 100 of its region (the whole device);
 #                left out when LARGE_ENTRIES is 0
+#   remap-scan   as remap-empty, with the background scanner running at its default
+#                settings the whole time: remap-scan / remap-empty is the scanner's cost to
+#                foreground I/O
 # then runs every fio workload on every configuration, ROUNDS times, the configurations
 # in a random order within each round. Every configuration but remap-large does I/O to
 # the first 100 * ENTRIES blocks. Then the presence runs: with all these removed, one
@@ -50,9 +53,9 @@ mblocks=$((msec / 8))
 region=$((entries * 100))
 # Spares: the remapped blocks plus room for the metadata copies (brd allocates pages only
 # when written, so the nominal size costs nothing). ram0 table, ram1 empty, ram2 instr-off,
-# ram3 large, ram4-ram7 the presence runs' other devices.
+# ram3 large, ram4-ram7 the presence runs' other devices, ram8 scan.
 sblocks=$((most + most / 4 + 8192))
-insmod "$DMR_EXTRA_MODULES/brd.ko" rd_nr=8 rd_size=$((sblocks * 4))
+insmod "$DMR_EXTRA_MODULES/brd.ko" rd_nr=9 rd_size=$((sblocks * 4))
 ssec=$(blockdev --getsz /dev/ram0)
 synth_table /dev/ram0 "$ssec" "$msec" "$entries" 100 >/dev/null || fail "synth_table failed"
 [ "$large" = 0 ] || synth_table /dev/ram3 "$ssec" "$msec" "$large" 100 >/dev/null ||
@@ -75,10 +78,12 @@ create_timed() {
 dmsetup create linear --table "0 $msec linear $main 0"
 dmsetup create remap-empty --table "0 $msec remap $main /dev/ram1 0 $ssec"
 dmsetup create remap-instr-off --table "0 $msec remap $main /dev/ram2 0 $ssec 1 no_stats"
+dmsetup create remap-scan --table "0 $msec remap $main /dev/ram8 0 $ssec"
+echo start >/sys/kernel/dm_remap/remap-scan/scanner/control
 load_table=$(create_timed remap-table /dev/ram0)
 have=$(dmsetup message remap-table 0 count | cut -d' ' -f1)
 [ "$have" = "$entries" ] || fail "remap-table has $have remaps, want $entries"
-configs="raw linear remap-empty remap-table remap-instr-off"
+configs="raw linear remap-empty remap-table remap-instr-off remap-scan"
 if [ "$large" != 0 ]; then
 	load_large=$(create_timed remap-large /dev/ram3)
 	have=$(dmsetup message remap-large 0 count | cut -d' ' -f1)
@@ -179,6 +184,8 @@ for c in $configs; do
 	d=/sys/kernel/dm_remap/$c/stats
 	echo "self $c cpu_ns_per_io=$(cat $d/cpu_ns_per_io) cpu_map_ns=$(cat $d/cpu_map_ns) cpu_end_io_ns=$(cat $d/cpu_end_io_ns) map_calls=$(cat $d/map_calls)" >>"$out/setup.txt"
 done
+sc=/sys/kernel/dm_remap/remap-scan/scanner
+echo "scanner state=$(cat $sc/state) blocks_scanned=$(cat $sc/blocks_scanned) passes=$(cat $sc/passes) rate_kib_s=$(cat $sc/rate_kib_s) speed_min_kib_s=$(cat $sc/speed_min_kib_s) speed_max_kib_s=$(cat $sc/speed_max_kib_s)" >>"$out/setup.txt"
 
 # Presence: does the cost of one dm-remap device depend on which other devices exist?
 for c in $configs; do

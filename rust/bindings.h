@@ -12,6 +12,7 @@
 #include <linux/dm-io.h>
 #include <linux/ioprio.h>
 #include <linux/maple_tree.h>
+#include <linux/part_stat.h>
 #include <linux/srcu.h>
 #include <linux/sysfs.h>
 #include <linux/workqueue.h>

@@ -133,7 +133,7 @@ impl<const N: usize> Drop for PerCpuSlots<N> {
 }
 
 /// The possible CPUs, in order (`for_each_possible_cpu`).
-pub(crate) fn possible_cpus() -> impl Iterator<Item = u32> {
+fn possible_cpus() -> impl Iterator<Item = u32> {
     let nr = kernel::cpu::nr_cpu_ids();
     let mut prev: c_int = -1;
     core::iter::from_fn(move || {

@@ -29,8 +29,9 @@ pub(crate) trait ScanHost: Send + Sync {
 pub(crate) enum Step {
     /// Scan the next chunk.
     Scan,
-    /// Nothing to do now; wait this long (ns) for a command or the next automatic pass.
-    Wait(u64),
+    /// Nothing to do now; wait this long (ns) for a command or the next automatic pass
+    /// ([`Scan::wait`] with the generation given here).
+    Wait(u64, u64),
     /// Not this host's to run (detached, or idle with no automatic pass): save and return.
     Exit,
 }
@@ -48,6 +49,9 @@ struct Control {
     run_mark: Option<u64>,
     /// When the next automatic pass starts (monotonic ns), with `interval_hours`.
     next_pass_ns: Option<u64>,
+    /// Bumped by every command, setting and detach: a wait that began before one returns
+    /// at once (its wake-up may have come while the work was not waiting yet).
+    generation: u64,
 }
 
 impl Control {
@@ -94,6 +98,7 @@ impl Scan {
                 run_ns: 0,
                 run_mark: None,
                 next_pass_ns: None,
+                generation: 0,
             }),
             wake <- new_condvar!(),
             position: Atomic::new(0),
@@ -139,6 +144,7 @@ impl Scan {
     pub(crate) fn set(&self, which: Setting, input: &[u8]) -> Result<(), &'static CStr> {
         let mut c = self.control.lock();
         c.settings = c.settings.with(which, input)?;
+        c.generation += 1;
         if which == Setting::Interval {
             c.next_pass_ns = None;
             if c.state == ScanState::Idle && c.settings.interval_hours > 0 {
@@ -170,6 +176,7 @@ impl Scan {
             c.rate.clear();
         }
         c.state = next;
+        c.generation += 1;
         c.next_pass_ns = None;
         c.run_mark = (next == ScanState::Running).then_some(now);
         // The work saves the new state (and, stopped or paused, returns); a detached
@@ -198,11 +205,17 @@ impl Scan {
     /// changed while no target was attached).
     pub(crate) fn attach(&self, id: usize, host: Arc<dyn ScanHost>, blocks: u64) {
         self.blocks.store(blocks, Relaxed);
-        let mut c = self.control.lock();
-        let now = now_ns();
-        c.run_mark = (c.state == ScanState::Running).then_some(now);
-        host.kick();
-        c.host = Some((id, host));
+        let old = {
+            let mut c = self.control.lock();
+            let now = now_ns();
+            c.run_mark = (c.state == ScanState::Running).then_some(now);
+            c.generation += 1;
+            host.kick();
+            c.host.replace((id, host))
+        };
+        // Dropped outside the lock (a table shared by two live targets cannot happen: the
+        // old one detached at its suspend).
+        drop(old);
     }
 
     /// Detaches target `id` (its suspend or destruction): its work returns within a chunk;
@@ -216,6 +229,7 @@ impl Scan {
             let now = now_ns();
             Self::account(&mut c, now);
             c.run_mark = None;
+            c.generation += 1;
             self.wake.notify_all();
             c.host.take()
         };
@@ -247,7 +261,7 @@ impl Scan {
                     .next_pass_ns
                     .get_or_insert(now.saturating_add(hours * 3_600_000_000_000));
                 if now < at {
-                    return Step::Wait(at - now);
+                    return Step::Wait(at - now, c.generation);
                 }
                 // An automatic pass.
                 c.state = ScanState::Running;
@@ -273,20 +287,36 @@ impl Scan {
         c.next_pass_ns = (hours > 0).then(|| now.saturating_add(hours * 3_600_000_000_000));
     }
 
-    /// Stops the scan (a device error it cannot judge blocks through).
+    /// Stops the scan (a device error it cannot judge blocks through, no memory); with
+    /// `interval_hours` the next automatic pass still comes.
     pub(crate) fn abort(&self) {
         let mut c = self.control.lock();
         let now = now_ns();
         Self::account(&mut c, now);
         c.state = ScanState::Idle;
         c.run_mark = None;
+        let hours = c.settings.interval_hours;
+        c.next_pass_ns = (hours > 0).then(|| now.saturating_add(hours * 3_600_000_000_000));
+    }
+
+    /// Whether target `id` should go on with the scan (attached, running, and nothing
+    /// changed since `generation`): checked between blocks, so that a suspend or a command
+    /// does not wait for a whole chunk of slow blocks.
+    pub(crate) fn keep_going(&self, id: usize, generation: u64) -> bool {
+        let c = self.control.lock();
+        c.attached(id) && c.state == ScanState::Running && c.generation == generation
+    }
+
+    /// The current generation (see [`Scan::keep_going`]).
+    pub(crate) fn generation(&self) -> u64 {
+        self.control.lock().generation
     }
 
     /// Waits up to `ns` for a command, a setting or a detach, while target `id` is
-    /// attached and the state is what it was. Sleeps.
-    pub(crate) fn wait(&self, id: usize, ns: u64) {
+    /// attached and nothing changed since `generation`. Sleeps.
+    pub(crate) fn wait(&self, id: usize, ns: u64, generation: u64) {
         let mut c = self.control.lock();
-        if !c.attached(id) {
+        if !c.attached(id) || c.generation != generation {
             return;
         }
         let ms = (ns / 1_000_000).clamp(1, u64::from(u32::MAX)) as u32;

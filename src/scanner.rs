@@ -5,14 +5,20 @@
 //! blocks of remapped blocks as it passes them; its state and settings are `scan.rs`.
 //!
 //! - A chunk that fails or takes longer than `slow_threshold_us` is narrowed down to its
-//!   blocks, each read on its own (with the target's read retries).
+//!   blocks, each read on its own (with the target's read retries) at normal priority: an
+//!   idle-class read can wait seconds behind foreground I/O, which says nothing about the
+//!   block. Between blocks the scan looks for a command or a detach, so a suspend does not
+//!   wait for a whole chunk of slow blocks.
 //! - A block that cannot be read (a medium error after every retry) has lost its data: it
 //!   is never moved with invented contents. A main block becomes `Failing` (reads keep
 //!   failing; the next write remaps it); either kind is counted and raises a dm event.
-//! - A block that is readable but slow (2 of 3 timed re-reads over the threshold) or
-//!   needed a retry is relocated to a new
-//!   spare block through `moves.rs`, the protocol every move follows (a spare block: to
-//!   another spare block, the old one retired).
+//! - A block that is readable but slow (its read and then 2 of 3 timed re-reads over the
+//!   threshold) or that needed a retry is relocated to a new spare block through
+//!   `moves.rs`, the protocol every move follows (a spare block: to another spare block,
+//!   the old one retired). When more than a quarter of a chunk's blocks are slow, the
+//!   region or the device is slow, not single blocks: they are not relocated (a log line
+//!   says so), so a busy or uniformly slow device cannot use up the spare region. A
+//!   relocation whose commit fails (its block frozen) stops the scan.
 //! - Any other error (a lost path, an offline device) stops the scan: nothing is judged
 //!   through it.
 //!
@@ -85,7 +91,13 @@ impl WorkItem<1> for Core {
 struct Run {
     chunk: IoBuffer,
     block: BlockBuffer,
-    /// When the cursor was last saved, and what it was.
+    /// Slow blocks of the chunk being narrowed down, relocated once it is done.
+    weak: KVec<(u64, Option<u64>)>,
+    /// The work's target, and the scanner's generation when its chunk began: a command or
+    /// a detach since then interrupts the chunk between blocks.
+    id: usize,
+    generation: u64,
+    /// When the cursor was last saved.
     saved_ns: u64,
     /// Throttle windows: when the previous and the current one started, with the bytes
     /// read by then; the rate is measured from the previous one's start.
@@ -94,12 +106,15 @@ struct Run {
     activity: (u64, u64),
 }
 
-/// Why a scan stops early.
+/// Why a chunk ended early, and the block to go on from.
 enum Stop {
-    /// A device error that is not about the medium.
-    Device(BlkStatus),
-    /// Out of memory for a move.
-    NoMemory,
+    /// A command, a setting or a detach came: go on later from this block.
+    Interrupted(u64),
+    /// A device error that is not about the medium: the scan stops here.
+    Device(BlkStatus, u64),
+    /// A relocation could not be done (no memory, or its commit failed, which freezes
+    /// its block): the scan stops here rather than freeze more.
+    Move(u64),
 }
 
 impl Run {
@@ -111,73 +126,80 @@ impl Run {
         self.activity = now;
         idle
     }
+
+    /// `Err` if the chunk must end before block `at` (see [`Run::generation`]).
+    fn check(&self, core: &Core, at: u64) -> Result<(), Stop> {
+        if core.table.scan.keep_going(self.id, self.generation) {
+            Ok(())
+        } else {
+            Err(Stop::Interrupted(at))
+        }
+    }
 }
 
 /// Runs the scan for `core` until it stops, pauses, ends a pass or is detached.
 fn run(core: &Core) {
     let scan = &core.table.scan;
-    let id = core.id();
-    let (Ok(chunk), Ok(block)) = (
+    let chunk_blocks = CHUNK_BYTES / core.block_bytes();
+    let (Ok(chunk), Ok(block), Ok(weak)) = (
         IoBuffer::new(CHUNK_BYTES),
         BlockBuffer::new(core.block_bytes()),
+        KVec::with_capacity(chunk_blocks, GFP_KERNEL),
     ) else {
-        pr_warn!("remap: scanner: out of memory; not scanning\n");
+        pr_warn!("remap: scanner: out of memory; scan stopped\n");
+        scan.abort();
         return;
     };
     let now = now_ns();
     let mut r = Run {
         chunk,
         block,
+        weak,
+        id: core.id(),
+        generation: scan.generation(),
         saved_ns: now,
         marks: [(now, scan.bytes.load(Relaxed)); 2],
         activity: core.handle.disk_activity(),
     };
     loop {
-        match scan.next_step(id) {
+        r.generation = scan.generation();
+        match scan.next_step(r.id) {
             Step::Exit => break,
-            Step::Wait(ns) => {
+            Step::Wait(ns, generation) => {
                 save(core);
-                scan.wait(id, ns);
+                scan.wait(r.id, ns, generation);
                 continue;
             }
             Step::Scan => {}
         }
         if let Some(ns) = throttle(core, &mut r) {
-            scan.wait(id, ns);
+            scan.wait(r.id, ns, r.generation);
             continue;
         }
         let pos = scan.position.load(Relaxed);
         let end = core.blocks();
         if pos >= end {
-            scan.position.store(0, Relaxed);
-            scan.passes.add(1, Relaxed);
-            scan.pass_done();
-            pr_info!(
-                "remap: scan pass {} done ({} blocks read, {} unreadable, {} slow, {} relocated since load)\n",
-                scan.passes.load(Relaxed),
-                scan.blocks_scanned.load(Relaxed),
-                scan.unreadable.load(Relaxed),
-                scan.slow.load(Relaxed),
-                scan.relocated.load(Relaxed)
-            );
-            save(core);
+            pass_done(core);
             continue;
         }
-        let chunk_blocks = (CHUNK_BYTES / core.block_bytes()) as u64;
-        let next = (pos + chunk_blocks).min(end);
-        if let Err(e) = scan_range(core, &mut r, pos..next) {
-            match e {
-                Stop::Device(s) => pr_err!(
-                    "remap: scanner stopped at block {}: device error {} (not a medium error)\n",
-                    pos,
+        let next = (pos + chunk_blocks as u64).min(end);
+        match scan_range(core, &mut r, pos..next) {
+            Ok(()) => scan.position.store(next, Relaxed),
+            Err(Stop::Interrupted(at)) => scan.position.store(at, Relaxed),
+            Err(Stop::Device(s, at)) => {
+                pr_err!(
+                    "remap: scanner stopped at block {at}: device error {} (not a medium error)\n",
                     s.to_errno()
-                ),
-                Stop::NoMemory => pr_err!("remap: scanner stopped at block {pos}: no memory\n"),
+                );
+                scan.position.store(at, Relaxed);
+                scan.abort();
             }
-            scan.abort();
-            break;
+            Err(Stop::Move(at)) => {
+                pr_err!("remap: scanner stopped at block {at}: a relocation failed\n");
+                scan.position.store(at, Relaxed);
+                scan.abort();
+            }
         }
-        scan.position.store(next, Relaxed);
         if now_ns().saturating_sub(r.saved_ns) >= SAVE_EVERY_NS {
             save(core);
             r.saved_ns = now_ns();
@@ -186,8 +208,25 @@ fn run(core: &Core) {
     save(core);
 }
 
+/// Ends a pass: back to block 0, one more pass, and a line in the kernel log.
+fn pass_done(core: &Core) {
+    let scan = &core.table.scan;
+    scan.position.store(0, Relaxed);
+    scan.passes.add(1, Relaxed);
+    scan.pass_done();
+    pr_info!(
+        "remap: scan pass {} done ({} blocks read, {} unreadable, {} slow, {} relocated since load)\n",
+        scan.passes.load(Relaxed),
+        scan.blocks_scanned.load(Relaxed),
+        scan.unreadable.load(Relaxed),
+        scan.slow.load(Relaxed),
+        scan.relocated.load(Relaxed)
+    );
+    save(core);
+}
+
 /// Saves the cursor in the metadata if it changed since it was last saved.
-fn save(core: &Core) {
+pub(crate) fn save(core: &Core) {
     let c = core.table.scan.cursor();
     let mut w = core.table.writer();
     if !w.is_loaded() || w.scan() == c {
@@ -237,7 +276,10 @@ fn scan_range(core: &Core, r: &mut Run, range: Range<u64>) -> Result<(), Stop> {
                     scan_main(core, r, b..e)?;
                 }
                 if let Entry::Remapped(s) = entry {
-                    check_block(core, r, e, Some(s), false)?;
+                    r.check(core, e)?;
+                    r.weak.clear();
+                    check_block(core, r, e, Some(s))?;
+                    relocate_weak(core, r, e, 1)?;
                 }
                 b = e + 1;
             }
@@ -246,27 +288,49 @@ fn scan_range(core: &Core, r: &mut Run, range: Range<u64>) -> Result<(), Stop> {
     Ok(())
 }
 
-/// Reads main blocks `blocks` in one request; narrows down to the blocks when it fails or
-/// is slow.
+/// Reads main blocks `blocks` in one request at idle priority (again at normal priority
+/// if that was slow); when that fails or is slow, reads each block on its own (see
+/// [`check_block`]), then relocates the slow ones, unless so many are slow that the
+/// device is slow there rather than single blocks.
 fn scan_main(core: &Core, r: &mut Run, blocks: Range<u64>) -> Result<(), Stop> {
     let scan = &core.table.scan;
     let shift = core.layout().block_shift();
-    let bytes = ((blocks.end - blocks.start) as usize) * core.block_bytes();
+    let n = blocks.end - blocks.start;
+    let bytes = (n as usize) * core.block_bytes();
     let threshold_ns = scan.settings().slow_threshold_us * 1000;
+    let sector = blocks.start << shift;
     let start = now_ns();
-    let ok = core
+    let mut ok = core
         .io
-        .read_idle(&core.main, blocks.start << shift, &mut r.chunk, 0, bytes)
+        .read_idle(&core.main, sector, &mut r.chunk, 0, bytes)
         .is_ok();
-    let slow = now_ns().saturating_sub(start) > threshold_ns;
+    let mut slow = now_ns().saturating_sub(start) > threshold_ns;
+    if ok && slow {
+        // Slow at idle priority may only mean it waited behind foreground I/O in the I/O
+        // scheduler: once more at normal priority before any block is suspected.
+        let start = now_ns();
+        ok = core
+            .io
+            .read(&core.main, sector, &mut r.chunk, 0, bytes)
+            .is_ok();
+        slow = now_ns().saturating_sub(start) > threshold_ns;
+    }
     if ok && !slow {
-        count_read(core, blocks.end - blocks.start);
+        count_read(core, n);
         return Ok(());
     }
-    for b in blocks {
-        check_block(core, r, b, None, slow && ok)?;
+    r.weak.clear();
+    for b in blocks.clone() {
+        if let Err(e) = r.check(core, b) {
+            // Go on later from the first slow block not relocated yet: it is judged again.
+            return Err(match r.weak.first() {
+                Some(&(w, _)) => Stop::Interrupted(w),
+                None => e,
+            });
+        }
+        check_block(core, r, b, None)?;
     }
-    Ok(())
+    relocate_weak(core, r, blocks.start, n)
 }
 
 /// Counts blocks read.
@@ -286,84 +350,64 @@ enum Verdict {
 }
 
 /// Reads main block `block` (from spare block `loc` when remapped) on its own and acts on
-/// the verdict. `suspect`: the chunk it was in read slowly, so it is timed even if its
-/// first read is fast.
-fn check_block(
-    core: &Core,
-    r: &mut Run,
-    block: u64,
-    loc: Option<u64>,
-    suspect: bool,
-) -> Result<(), Stop> {
-    let verdict = judge(core, r, block, loc, suspect)?;
+/// the verdict: an unreadable block is marked at once, a weak one joins `r.weak`.
+fn check_block(core: &Core, r: &mut Run, block: u64, loc: Option<u64>) -> Result<(), Stop> {
+    let verdict = judge(core, r, block, loc).map_err(|s| Stop::Device(s, block))?;
     count_read(core, 1);
-    let scan = &core.table.scan;
     match verdict {
-        Verdict::Healthy => Ok(()),
+        Verdict::Healthy => {}
         Verdict::Unreadable => {
-            scan.unreadable.add(1, Relaxed);
+            core.table.scan.unreadable.add(1, Relaxed);
             mark_unreadable(core, block, loc);
             core.handle.raise_event();
-            Ok(())
         }
         Verdict::Weak => {
-            scan.slow.add(1, Relaxed);
-            core.handle.raise_event();
-            if scan.settings().relocate_slow {
-                relocate(core, block, loc)?;
-            }
-            Ok(())
+            // Room for every block of a chunk was reserved.
+            let _ = r.weak.push_within_capacity((block, loc));
         }
     }
+    Ok(())
 }
 
-/// Reads the block with the target's retries and times re-reads as needed.
-fn judge(
-    core: &Core,
-    r: &mut Run,
-    block: u64,
-    loc: Option<u64>,
-    suspect: bool,
-) -> Result<Verdict, Stop> {
+/// Reads the block with the target's retries, and when that read was slow, times 2 of 3
+/// re-reads. These reads are at normal priority: an idle-class read can wait seconds in
+/// the I/O scheduler behind foreground I/O, which says nothing about the block.
+fn judge(core: &Core, r: &mut Run, block: u64, loc: Option<u64>) -> Result<Verdict, BlkStatus> {
     let threshold_ns = core.table.scan.settings().slow_threshold_us * 1000;
     let (dev, sector) = core.location(block, loc);
     let all = 0..core.block_bytes();
-    let mut failed = false;
-    let mut first_slow = suspect;
-    let mut read = false;
-    for _ in 0..=core.features.read_retries() {
+    let read = |buf: &mut BlockBuffer| -> Result<bool, BlkStatus> {
         let start = now_ns();
-        match rw_block(dev, sector, &mut r.block, all.clone(), DataOp::ReadIdle) {
-            Ok(()) => {
-                first_slow |= now_ns().saturating_sub(start) > threshold_ns;
-                read = true;
+        match rw_block(dev, sector, buf, all.clone(), DataOp::Read) {
+            Ok(()) => Ok(now_ns().saturating_sub(start) > threshold_ns),
+            Err(s) => Err(s),
+        }
+    };
+    let mut failed = false;
+    let mut slow = None;
+    for _ in 0..=core.features.read_retries() {
+        match read(&mut r.block) {
+            Ok(s) => {
+                slow = Some(s);
                 break;
             }
             Err(s) if s.is_medium_error() => failed = true,
-            Err(s) => return Err(Stop::Device(s)),
+            Err(s) => return Err(s),
         }
     }
-    if !read {
-        return Ok(Verdict::Unreadable);
+    match (slow, failed) {
+        (None, _) => return Ok(Verdict::Unreadable),
+        (Some(_), true) => return Ok(Verdict::Weak),
+        (Some(false), false) => return Ok(Verdict::Healthy),
+        (Some(true), false) => {}
     }
-    if failed {
-        return Ok(Verdict::Weak);
-    }
-    if !first_slow {
-        return Ok(Verdict::Healthy);
-    }
-    // Slow once (or in a slow chunk): 2 of 3 timed re-reads decide. The threshold is far
-    // above a healthy read's time even behind a queue of foreground I/O (the default is
-    // 500 ms), so a block is not judged slow for waiting its turn.
     let mut vote = SlowVote::default();
     loop {
-        let start = now_ns();
-        match rw_block(dev, sector, &mut r.block, all.clone(), DataOp::ReadIdle) {
-            Ok(()) => {}
+        match read(&mut r.block) {
+            Ok(s) => vote.add(s),
             Err(s) if s.is_medium_error() => return Ok(Verdict::Weak),
-            Err(s) => return Err(Stop::Device(s)),
+            Err(s) => return Err(s),
         }
-        vote.add(now_ns().saturating_sub(start) > threshold_ns);
         if let Some(slow) = vote.verdict() {
             return Ok(if slow {
                 Verdict::Weak
@@ -378,25 +422,61 @@ fn judge(
 /// spare block stays where it is (its reads fail; a write to it that fails moves it).
 fn mark_unreadable(core: &Core, block: u64, loc: Option<u64>) {
     let mut w = core.table.writer();
+    let now = core.table.entry(block);
+    if now != loc.map(Entry::Remapped) {
+        // Moved or marked meanwhile: what the scan read is not where the data is now.
+        return;
+    }
     match loc {
         None => {
             core.count(Event::MainReadError);
-            if core.table.entry(block).is_none() {
-                // Best effort: without memory for the mark the block is still counted.
-                let _ = core.table.set(&mut w, block, Some(Entry::Failing));
-            }
+            // Best effort: without memory for the mark the block is still counted.
+            let _ = core.table.set(&mut w, block, Some(Entry::Failing));
         }
         Some(_) => core.count(Event::SpareError),
     }
 }
 
+/// Counts and relocates the weak blocks of `n` blocks from `first` just read on their
+/// own. More than a quarter of them weak: the device is slow there (or the blocks were
+/// read behind heavy foreground I/O), not single blocks; they are left, with a log line,
+/// rather than spend the spare region on them.
+fn relocate_weak(core: &Core, r: &mut Run, first: u64, n: u64) -> Result<(), Stop> {
+    let scan = &core.table.scan;
+    let weak = r.weak.len() as u64;
+    if weak == 0 {
+        return Ok(());
+    }
+    if n >= 4 && weak > n / 4 {
+        pr_warn!(
+            "remap: scanner: {weak} of {n} blocks from block {first} read slowly: a slow region or a busy device, not single blocks; not relocated\n"
+        );
+        return Ok(());
+    }
+    core.handle.raise_event();
+    if !scan.settings().relocate_slow {
+        scan.slow.add(weak, Relaxed);
+        return Ok(());
+    }
+    // Counted one by one: an interrupted chunk goes on from the first block not
+    // relocated, which is judged (and counted) again.
+    for i in 0..r.weak.len() {
+        let (block, loc) = r.weak[i];
+        r.check(core, block)?;
+        scan.slow.add(1, Relaxed);
+        relocate(core, block, loc)?;
+    }
+    Ok(())
+}
+
 /// Moves a weak block to a new spare block (the data read from where it is now), if it is
-/// still where the scan found it. No free spare block: nothing moves (counted as slow).
+/// still where the scan found it. No free spare block: nothing moves (it stays counted as
+/// slow). While blocks are frozen (a commit failed) nothing moves either.
 fn relocate(core: &Core, block: u64, loc: Option<u64>) -> Result<(), Stop> {
     let table = &core.table;
     let mut w = table.writer();
     let now = table.entry(block);
-    if now != loc.map(Entry::Remapped) {
+    if now != loc.map(Entry::Remapped) || w.has_frozen() {
         return Ok(());
     }
     let Some(mut buf) = w.buf.take() else {
@@ -407,7 +487,7 @@ fn relocate(core: &Core, block: u64, loc: Option<u64>) -> Result<(), Stop> {
         valid: 0..0,
     };
     // If the copy fails the block stays as it was (a spare block that cannot be read
-    // stays remapped to it).
+    // stays remapped to it; a main block that cannot be read becomes failing).
     let staged = moves::stage(core, &mut w, block, loc, mv, now, true);
     let committed = moves::commit_group(core, &mut w);
     w.buf = Some(buf);
@@ -416,8 +496,9 @@ fn relocate(core: &Core, block: u64, loc: Option<u64>) -> Result<(), Stop> {
             table.scan.relocated.add(1, Relaxed);
             Ok(())
         }
-        (Err(BlkStatus::RESOURCE), _) => Err(Stop::NoMemory),
-        (Err(s), _) if !s.is_medium_error() && s != BlkStatus::NOSPC => Err(Stop::Device(s)),
+        // Committed nowhere: the block is frozen until a checkpoint succeeds.
+        (Ok(_), Err(_)) | (Err(BlkStatus::RESOURCE), _) => Err(Stop::Move(block)),
+        (Err(s), _) if !s.is_medium_error() && s != BlkStatus::NOSPC => Err(Stop::Device(s, block)),
         _ => Ok(()),
     }
 }

@@ -54,8 +54,10 @@ pub(crate) struct RemapTarget {
 impl Drop for RemapTarget {
     fn drop(&mut self) {
         // A target that was live was suspended first (and detached then); one that never
-        // went live was never attached. Stopping here too costs nothing.
+        // went live was never attached. Stopping here too costs nothing. A command given
+        // while the device was suspended is saved now.
         self.stop_scan();
+        crate::scanner::save(&self.core);
     }
 }
 
@@ -65,6 +67,13 @@ impl RemapTarget {
     fn stop_scan(&self) {
         self.core.table.scan.detach(self.core.id());
         self.scanner.flush();
+    }
+
+    /// Attaches this target to the scanner: its work runs the scan from now on.
+    fn attach_scan(&self) {
+        let core = &*self.core;
+        let host: Arc<dyn ScanHost> = self.scanner.clone();
+        core.table.scan.attach(core.id(), host, core.blocks());
     }
 
     /// Makes sure the worker runs (soon) for what is queued.
@@ -326,6 +335,11 @@ impl Operations for RemapTarget {
         self.queue.flush();
     }
 
+    fn presuspend_undo(&self) {
+        // The suspend was abandoned: the device stays live, and so does its scan.
+        self.attach_scan();
+    }
+
     fn postsuspend(&self) {
         self.queue.flush();
     }
@@ -359,9 +373,7 @@ impl Operations for RemapTarget {
             let on = !self.core.features.no_stats;
             self.core.dev.stats.set_enabled(on);
         }
-        let core = &*self.core;
-        let host: Arc<dyn ScanHost> = self.scanner.clone();
-        core.table.scan.attach(core.id(), host, core.blocks());
+        self.attach_scan();
     }
 
     fn status(&self, kind: StatusType, out: &mut ResultBuf<'_>) {

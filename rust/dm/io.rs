@@ -116,7 +116,7 @@ impl DmIo {
         })
     }
 
-    /// One synchronous dm-io request `opf` (at I/O priority `ioprio`) over `buf[offset..offset + len]` to (or from)
+    /// One synchronous dm-io request `op` over `buf[offset..offset + len]` to (or from)
     /// each of `sectors` of `dev`, in parallel. Returns dm-io's result (0 or a negative
     /// errno) and the regions that failed, bit `i` for `sectors[i]`.
     ///
@@ -129,8 +129,9 @@ impl DmIo {
         buf: &mut IoBuffer,
         offset: usize,
         len: usize,
-        (opf, ioprio): (u32, u16),
+        op: Request,
     ) -> Result<(c_int, c_ulong)> {
+        let Request { opf, ioprio } = op;
         if sectors.is_empty() || sectors.len() > MAX_REGIONS {
             return Err(EINVAL);
         }
@@ -199,7 +200,7 @@ impl DmIo {
         len: usize,
         opf: u32,
     ) -> Result {
-        let (r, _) = self.sync_io(dev, &[sector], buf, offset, len, (opf, IOPRIO_DEFAULT))?;
+        let (r, _) = self.sync_io(dev, &[sector], buf, offset, len, Request::new(opf))?;
         kernel::error::to_result(r)
     }
 
@@ -226,7 +227,17 @@ impl DmIo {
         len: usize,
     ) -> Result {
         let opf = bindings::DMR_REQ_OP_READ;
-        let (r, _) = self.sync_io(dev, &[sector], buf, offset, len, (opf, IOPRIO_IDLE))?;
+        let (r, _) = self.sync_io(
+            dev,
+            &[sector],
+            buf,
+            offset,
+            len,
+            Request {
+                opf,
+                ioprio: IOPRIO_IDLE,
+            },
+        )?;
         kernel::error::to_result(r)
     }
 
@@ -258,7 +269,7 @@ impl DmIo {
         fua: bool,
     ) -> Result<u64> {
         let opf = write_opf(fua);
-        let (r, bits) = self.sync_io(dev, sectors, buf, offset, len, (opf, IOPRIO_DEFAULT))?;
+        let (r, bits) = self.sync_io(dev, sectors, buf, offset, len, Request::new(opf))?;
         // dm-io can fail before it sends anything, leaving no bit set: every region failed.
         if r != 0 && bits == 0 {
             return Ok((1u64 << sectors.len()) - 1);
@@ -267,9 +278,26 @@ impl DmIo {
     }
 }
 
-/// I/O priorities of dm-io requests and [`rw_block`] bios.
+/// I/O priorities of dm-io requests.
 const IOPRIO_DEFAULT: u16 = bindings::DMR_IOPRIO_DEFAULT;
 const IOPRIO_IDLE: u16 = bindings::DMR_IOPRIO_IDLE;
+
+/// A dm-io request's operation and flags, and its I/O priority.
+#[derive(Clone, Copy)]
+struct Request {
+    opf: u32,
+    ioprio: u16,
+}
+
+impl Request {
+    /// `opf` at the default priority.
+    fn new(opf: u32) -> Self {
+        Self {
+            opf,
+            ioprio: IOPRIO_DEFAULT,
+        }
+    }
+}
 
 /// The operation and flags of a synchronous write, FUA when asked.
 fn write_opf(fua: bool) -> u32 {
@@ -329,8 +357,6 @@ impl BlockBuffer {
 pub(crate) enum DataOp {
     /// Read from the device into the buffer.
     Read,
-    /// Read in the idle I/O priority class (the background scanner).
-    ReadIdle,
     /// Write the buffer to the device; with `fua` the data is on stable media when the
     /// call returns.
     Write {
@@ -361,16 +387,15 @@ pub(crate) fn rw_block(
         .get_mut(range.clone())
         .ok_or(BlkStatus::INVAL)?
         .as_mut_ptr();
-    let (opf, ioprio) = match op {
-        DataOp::Read => (bindings::DMR_REQ_OP_READ, IOPRIO_DEFAULT),
-        DataOp::ReadIdle => (bindings::DMR_REQ_OP_READ, IOPRIO_IDLE),
-        DataOp::Write { fua } => (write_opf(fua), IOPRIO_DEFAULT),
+    let opf = match op {
+        DataOp::Read => bindings::DMR_REQ_OP_READ,
+        DataOp::Write { fua } => write_opf(fua),
     };
     let mut bvec = MaybeUninit::<bindings::bio_vec>::zeroed();
     let mut bio = MaybeUninit::<bindings::bio>::zeroed();
     let b = bio.as_mut_ptr();
     // SAFETY: `bio_init` initialises the zeroed bio with room for the one bvec, for the
-    // open device `dev` (sector and priority are then plain fields set before submission). `data` points to `range.len()` bytes of a kmalloc buffer (a
+    // open device `dev`. `data` points to `range.len()` bytes of a kmalloc buffer (a
     // direct-map address `virt_to_page` accepts) inside `buf`, which this function
     // borrows mutably until the I/O is over: `submit_bio_wait` returns only when the bio
     // completed, and `bio_uninit` then releases what `bio_init` took. Neither the bio nor
@@ -378,7 +403,6 @@ pub(crate) fn rw_block(
     let status = unsafe {
         bindings::bio_init(b, dev.bdev(), bvec.as_mut_ptr(), 1, opf);
         (*b).bi_iter.bi_sector = sector;
-        (*b).bi_ioprio = ioprio;
         bindings::bio_add_virt_nofail(b, data.cast(), range.len() as c_uint);
         bindings::submit_bio_wait(b);
         let status = (*b).bi_status;

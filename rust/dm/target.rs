@@ -259,20 +259,13 @@ impl TargetHandle {
         // SAFETY: `md()` is the mapped device of a valid target (type invariant), whose
         // disk and its whole-disk block device live as long as the mapped device.
         let part = unsafe { bindings::dmr_dm_disk_part0(self.md()) };
-        // SAFETY: `part` is a live block device (above); reading its per-CPU statistics
-        // needs no lock (they are summed racily, as `/sys/block/*/stat` does).
+        // SAFETY: `part` is a live block device (above); its per-CPU statistics are read
+        // without a lock (summed racily, as `/sys/block/*/stat` does).
         let sectors = unsafe { bindings::dmr_part_stat_sectors(part) } as u64;
-        let mut in_flight = 0u64;
-        for cpu in crate::rust::percpu::possible_cpus() {
-            for rw in 0..2 {
-                // SAFETY: As above, and `cpu` is a possible CPU, `rw` 0 (read) or 1
-                // (write), the two entries of `in_flight`.
-                let n = unsafe { bindings::dmr_part_in_flight_cpu(part, rw, cpu) };
-                // Per-CPU counts are signed in effect: an I/O may end on another CPU.
-                in_flight = in_flight.wrapping_add(n as i64 as u64);
-            }
-        }
-        (sectors, in_flight)
+        // SAFETY: As above; `bdev_count_inflight` sums the per-CPU counts (clamping a
+        // racy negative sum to 0).
+        let in_flight = unsafe { bindings::bdev_count_inflight(part) };
+        (sectors, u64::from(in_flight))
     }
 
     /// Identifies the target's dm device (the same for every table it loads) while the
@@ -339,6 +332,12 @@ pub(crate) trait Operations: Sized + Send + Sync + 'static {
 
     /// Called before the device suspends (I/O may still be in flight).
     fn presuspend(&self) {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Called when a suspend that called [`Operations::presuspend`] is abandoned (its
+    /// filesystem freeze failed, or the wait was interrupted): the device stays live.
+    fn presuspend_undo(&self) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -590,6 +589,15 @@ impl<T: Operations> Adapter<T> {
 
     /// # Safety
     ///
+    /// Called by device-mapper as `presuspend_undo` on a live target.
+    unsafe extern "C" fn presuspend_undo(ti: *mut bindings::dm_target) {
+        // SAFETY: The target is alive: device-mapper calls this on a live table whose
+        // suspend it abandoned.
+        unsafe { state::<T>(ti) }.presuspend_undo();
+    }
+
+    /// # Safety
+    ///
     /// Called by device-mapper as `postsuspend` on a live target.
     unsafe extern "C" fn postsuspend(ti: *mut bindings::dm_target) {
         // SAFETY: The target is alive.
@@ -665,6 +673,9 @@ impl<T: Operations> Adapter<T> {
         }
         if T::HAS_PRESUSPEND {
             tt.presuspend = Some(Self::presuspend);
+        }
+        if T::HAS_PRESUSPEND_UNDO {
+            tt.presuspend_undo = Some(Self::presuspend_undo);
         }
         if T::HAS_POSTSUSPEND {
             tt.postsuspend = Some(Self::postsuspend);

@@ -23,8 +23,3 @@ unsigned long dmr_part_stat_sectors(struct block_device *part)
 {
 	return part_stat_read_accum(part, sectors);
 }
-
-unsigned long dmr_part_in_flight_cpu(struct block_device *part, int rw, unsigned int cpu)
-{
-	return part_stat_local_read_cpu(part, in_flight[rw], cpu);
-}

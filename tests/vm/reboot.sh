@@ -1,6 +1,8 @@
 #!/bin/sh
 # Remaps survive a reboot: run once with "write", then in a new VM with "verify", with the
-# same three disk images: /dev/vda main, /dev/vdb spare, /dev/vdc reference data.
+# same three disk images: /dev/vda main, /dev/vdb spare, /dev/vdc reference data. So does
+# a running background scan, cut by the reboot without a clean removal: it goes on after
+# it from the position it saved (every 30 s of scanning), not from block 0.
 . /tests/vm/lib.sh
 set -e
 phase=$1
@@ -9,6 +11,10 @@ len=$(sectors /dev/vda)
 main=$(bad_main badmain /dev/vda 3 77 1000 4000)
 table="0 $len remap $main /dev/vdb 0 $(sectors /dev/vdb)"
 dmsetup create r0 --table "$table"
+scan=/sys/kernel/dm_remap/r0/scanner
+# Where a scan cut by the reboot goes on from (read before it moves).
+pos_at_create=$(cat $scan/position)
+state_at_create=$(cat $scan/state)
 blocks=$((len / 8))
 case "$phase" in
 write)
@@ -21,12 +27,31 @@ write)
 	echo "remaps before reboot: $(wc -l </tmp/dmr-list)"
 	dmsetup remove r0
 	result PASS reboot:write
+	# A scan at 1 MiB/s, running when the VM goes down (no removal): more than 30 s, so
+	# its position was saved once at least.
+	dmsetup create r0 --table "$table"
+	echo 1024 >$scan/speed_max_kib_s
+	echo start >$scan/control
+	sleep 35
+	pos=$(cat $scan/position)
+	echo "$pos" | dd of=/dev/vdc bs=4096 seek=$((blocks + 1)) conv=sync oflag=direct 2>/dev/null
+	echo "scan position before the reboot: $pos"
+	[ "$pos" -gt 0 ] && result PASS reboot:scan-write || result FAIL reboot:scan-write
+	sync
 	;;
 verify)
 	dd if=/dev/vdc of=/tmp/dmr-p bs=4096 count="$blocks" 2>/dev/null
 	dd if=/dev/vdc bs=4096 skip="$blocks" count=1 2>/dev/null | tr -d '\000' >/tmp/dmr-list
 	dmsetup message r0 0 list >/tmp/dmr-list2
 	echo "remaps after reboot: $(wc -l </tmp/dmr-list2)"
+	pos=$(dd if=/dev/vdc bs=4096 skip=$((blocks + 1)) count=1 2>/dev/null | tr -d '\000')
+	echo "scan after reboot: $state_at_create from $pos_at_create (was at $pos)"
+	if [ "$state_at_create" = running ] && [ "$pos_at_create" -gt 0 ] &&
+		[ "$pos_at_create" -le "$pos" ]; then
+		result PASS reboot:scan-resumes
+	else
+		result FAIL reboot:scan-resumes
+	fi
 	if [ "$(wc -l </tmp/dmr-list)" = 5 ] && cmp -s /tmp/dmr-list /tmp/dmr-list2 &&
 		dd if=/dev/mapper/r0 bs=64k iflag=direct 2>/dev/null | cmp -s - /tmp/dmr-p; then
 		result PASS reboot:verify

@@ -14,11 +14,13 @@ for t in /tests/vm/t_*.sh; do
 	timed=0
 	grep -q '^# dmr-timing: icount$' "$t" && timed=1
 	[ "$timed" = "${DMR_TEST_ICOUNT:-0}" ] || continue
+	# A test may need longer than the default 600 s (guest time): `# dmr-timeout: SECONDS`.
+	to=$(sed -n 's/^# dmr-timeout: \([0-9]*\)$/\1/p' "$t")
 	cleanup_all
 	dmesg -c >/dev/null
 	echo "=== $name"
 	{
-		timeout "${DMR_TEST_TIMEOUT:-600}" sh -e -c ". /tests/vm/lib.sh; cd /tmp; . $t" 2>&1
+		timeout "${to:-${DMR_TEST_TIMEOUT:-600}}" sh -e -c ". /tests/vm/lib.sh; cd /tmp; . $t" 2>&1
 		echo "TEST-EXIT $?"
 	} | tee /tmp/suite.out
 	rc=$(sed -n 's/^TEST-EXIT //p' /tmp/suite.out)

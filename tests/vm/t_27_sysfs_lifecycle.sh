@@ -21,8 +21,10 @@ done
 cd $r/r0
 for f in */*; do
 	case $f in
-	stats/reset | baseline/capture) want=200 ;;
+	stats/reset | baseline/capture | scanner/control) want=200 ;;
 	stats/enabled | stats/window_secs | baseline/threshold_pct | baseline/min_samples) want=644 ;;
+	scanner/speed_m*_kib_s | scanner/slow_threshold_us | scanner/relocate_slow) want=644 ;;
+	scanner/interval_hours) want=644 ;;
 	*) want=444 ;;
 	esac
 	[ "$(stat -c %a "$f")" = "$want" ] || fail "$f has mode $(stat -c %a "$f"), want $want"

@@ -5,8 +5,9 @@
 //! reload keeps it; the scan itself is `scanner.rs`, run by the live target.
 //!
 //! Commands (`scanner/control`, `dmsetup message ... scan`) only change the state here and
-//! wake or queue the scan work; the work reads the state between chunks, so it stops within
-//! one chunk. A target attaches when it resumes and detaches when it is suspended or
+//! wake or queue the scan work; the work reads the state between chunks and between the
+//! blocks of a chunk it reads block by block, so it stops within one chunk read (or one
+//! block's judgement). A target attaches when it resumes and detaches when it is suspended or
 //! destroyed ([`Scan::attach`], [`Scan::detach`]); while none is attached nothing runs, and
 //! a running scan goes on when the next target resumes.
 

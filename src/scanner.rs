@@ -357,9 +357,10 @@ fn check_block(core: &Core, r: &mut Run, block: u64, loc: Option<u64>) -> Result
     match verdict {
         Verdict::Healthy => {}
         Verdict::Unreadable => {
-            core.table.scan.unreadable.add(1, Relaxed);
-            mark_unreadable(core, block, loc);
-            core.handle.raise_event();
+            if mark_unreadable(core, block, loc) {
+                core.table.scan.unreadable.add(1, Relaxed);
+                core.handle.raise_event();
+            }
         }
         Verdict::Weak => {
             // Room for every block of a chunk was reserved.
@@ -418,14 +419,14 @@ fn judge(core: &Core, r: &mut Run, block: u64, loc: Option<u64>) -> Result<Verdi
     }
 }
 
-/// An unreadable main block becomes `Failing` (if it still has no entry); an unreadable
-/// spare block stays where it is (its reads fail; a write to it that fails moves it).
-fn mark_unreadable(core: &Core, block: u64, loc: Option<u64>) {
+/// An unreadable main block becomes `Failing`; an unreadable spare block stays where it
+/// is (its reads fail; a write to it that fails moves it). Returns `false`, doing nothing,
+/// if the block was moved or marked meanwhile: what the scan read is not where its data
+/// is now.
+fn mark_unreadable(core: &Core, block: u64, loc: Option<u64>) -> bool {
     let mut w = core.table.writer();
-    let now = core.table.entry(block);
-    if now != loc.map(Entry::Remapped) {
-        // Moved or marked meanwhile: what the scan read is not where the data is now.
-        return;
+    if core.table.entry(block) != loc.map(Entry::Remapped) {
+        return false;
     }
     match loc {
         None => {
@@ -435,6 +436,7 @@ fn mark_unreadable(core: &Core, block: u64, loc: Option<u64>) {
         }
         Some(_) => core.count(Event::SpareError),
     }
+    true
 }
 
 /// Counts and relocates the weak blocks of `n` blocks from `first` just read on their

@@ -37,6 +37,7 @@ use crate::moves::{self, Move};
 use crate::scan::{ScanHost, Step};
 use crate::workqueue::OrderedQueue;
 use core::ops::Range;
+use kernel::block::SECTOR_SHIFT;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::Arc;
@@ -102,8 +103,11 @@ struct Run {
     /// Throttle windows: when the previous and the current one started, with the bytes
     /// read by then; the rate is measured from the previous one's start.
     marks: [(u64, u64); 2],
-    /// The dm device's I/O counts when last looked at (see [`Run::idle`]).
+    /// The dm device's and the main device's disk's I/O counts when last looked at, and
+    /// the sectors the scan itself read from the main device since (see [`Run::idle`]).
     activity: (u64, u64),
+    main_activity: (u64, u64),
+    own_sectors: u64,
 }
 
 /// Why a chunk ended early, and the block to go on from.
@@ -118,12 +122,22 @@ enum Stop {
 }
 
 impl Run {
-    /// Whether the dm device had no I/O of its own since the last look: nothing completed
-    /// and nothing in flight (md's idle test, plus in-flight I/O).
+    /// Whether neither the dm device nor the main device's disk had I/O other than the
+    /// scan's since the last look: nothing completed and nothing in flight. The disk's
+    /// counts include other users of it (other partitions, other dm devices), as md's
+    /// idle test does for its member disks; the scan's own reads are taken off, with md's
+    /// slack of 64 sectors.
     fn idle(&mut self, core: &Core) -> bool {
-        let now = core.handle.disk_activity();
-        let idle = now.0 == self.activity.0 && now.1 == 0;
-        self.activity = now;
+        let dm = core.handle.disk_activity();
+        let main = core.main.disk_activity();
+        let others = main
+            .0
+            .wrapping_sub(self.main_activity.0)
+            .saturating_sub(self.own_sectors);
+        let idle = dm.0 == self.activity.0 && dm.1 == 0 && others <= 64 && main.1 == 0;
+        self.activity = dm;
+        self.main_activity = main;
+        self.own_sectors = 0;
         idle
     }
 
@@ -160,6 +174,8 @@ fn run(core: &Core) {
         saved_ns: now,
         marks: [(now, scan.bytes.load(Relaxed)); 2],
         activity: core.handle.disk_activity(),
+        main_activity: core.main.disk_activity(),
+        own_sectors: 0,
     };
     loop {
         r.generation = scan.generation();
@@ -299,6 +315,7 @@ fn scan_main(core: &Core, r: &mut Run, blocks: Range<u64>) -> Result<(), Stop> {
     let bytes = (n as usize) * core.block_bytes();
     let threshold_ns = scan.settings().slow_threshold_us * 1000;
     let sector = blocks.start << shift;
+    r.own_sectors += (bytes >> SECTOR_SHIFT) as u64;
     let start = now_ns();
     let mut ok = core
         .io
@@ -308,6 +325,7 @@ fn scan_main(core: &Core, r: &mut Run, blocks: Range<u64>) -> Result<(), Stop> {
     if ok && slow {
         // Slow at idle priority may only mean it waited behind foreground I/O in the I/O
         // scheduler: once more at normal priority before any block is suspected.
+        r.own_sectors += (bytes >> SECTOR_SHIFT) as u64;
         let start = now_ns();
         ok = core
             .io
@@ -377,7 +395,15 @@ fn judge(core: &Core, r: &mut Run, block: u64, loc: Option<u64>) -> Result<Verdi
     let threshold_ns = core.table.scan.settings().slow_threshold_us * 1000;
     let (dev, sector) = core.location(block, loc);
     let all = 0..core.block_bytes();
-    let read = |buf: &mut BlockBuffer| -> Result<bool, BlkStatus> {
+    // Reads of the main device are the scan's own, not foreground I/O (see `Run::idle`).
+    let own = if loc.is_none() {
+        core.layout().block_sectors()
+    } else {
+        0
+    };
+    let own_sectors = &mut r.own_sectors;
+    let mut read = |buf: &mut BlockBuffer| -> Result<bool, BlkStatus> {
+        *own_sectors += own;
         let start = now_ns();
         match rw_block(dev, sector, buf, all.clone(), DataOp::Read) {
             Ok(()) => Ok(now_ns().saturating_sub(start) > threshold_ns),
@@ -466,6 +492,10 @@ fn relocate_weak(core: &Core, r: &mut Run, first: u64, n: u64) -> Result<(), Sto
         let (block, loc) = r.weak[i];
         r.check(core, block)?;
         scan.slow.add(1, Relaxed);
+        if loc.is_none() {
+            // The move reads the block from the main device.
+            r.own_sectors += core.layout().block_sectors();
+        }
         relocate(core, block, loc)?;
     }
     Ok(())

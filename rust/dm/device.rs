@@ -54,6 +54,21 @@ impl DmDev {
         unsafe { (*self.dev.as_ptr()).bdev }
     }
 
+    /// What the block layer has counted of the I/O of the whole disk this device is on
+    /// (`/sys/block/<disk>/stat`): sectors completed (read, written, discarded) and I/Os
+    /// in flight, whoever sent them. Both stay 0 when the disk's `iostats` is off.
+    pub(crate) fn disk_activity(&self) -> (u64, u64) {
+        // SAFETY: `bdev()` is an open block device; its whole-disk device lives as long.
+        let whole = unsafe { bindings::dmr_bdev_whole(self.bdev()) };
+        // SAFETY: `whole` is a live block device; its per-CPU statistics are read without
+        // a lock (summed racily, as `/sys/block/*/stat` does).
+        let sectors = unsafe { bindings::dmr_part_stat_sectors(whole) } as u64;
+        // SAFETY: As above; `bdev_count_inflight` sums the per-CPU counts (clamping a
+        // racy negative sum to 0).
+        let in_flight = unsafe { bindings::bdev_count_inflight(whole) };
+        (sectors, u64::from(in_flight))
+    }
+
     /// Size of the device in sectors.
     pub(crate) fn sectors(&self) -> u64 {
         // SAFETY: `bdev()` is an open block device.

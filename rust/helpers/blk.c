@@ -23,3 +23,8 @@ unsigned long dmr_part_stat_sectors(struct block_device *part)
 {
 	return part_stat_read_accum(part, sectors);
 }
+
+struct block_device *dmr_bdev_whole(struct block_device *bdev)
+{
+	return bdev_whole(bdev);
+}

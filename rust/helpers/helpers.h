@@ -27,6 +27,7 @@ unsigned int dmr_bdev_logical_block_size(struct block_device *bdev);
 struct mapped_device;
 struct block_device *dmr_dm_disk_part0(struct mapped_device *md);
 unsigned long dmr_part_stat_sectors(struct block_device *part);
+struct block_device *dmr_bdev_whole(struct block_device *bdev);
 
 struct bio_vec dmr_bio_iter_iovec(struct bio *bio, const struct bvec_iter *iter);
 void dmr_bio_advance_iter(const struct bio *bio, struct bvec_iter *iter, unsigned int bytes);

@@ -70,9 +70,21 @@ run cat /sys/kernel/dm_remap/demo/baseline/comparison
 run cat /sys/kernel/dm_remap/demo/baseline/regression
 kill $reader
 wait $reader 2>/dev/null || true
+echo "# block 60000 of the main disk goes bad behind dm-remap's back; a background scan finds it"
+sed 's|^40008 484280 linear /dev/loop0 40008$|40008 439992 linear /dev/loop0 40008\n480000 8 error\n480008 44280 linear /dev/loop0 480008|' \
+	/tmp/main.table >/tmp/main2.table
 dmsetup suspend failing
-dmsetup reload failing /tmp/main.table
+dmsetup reload failing /tmp/main2.table
 dmsetup resume failing
+run dmsetup message demo 0 scan start
+i=0
+while [ "$(cat /sys/kernel/dm_remap/demo/scanner/passes)" = 0 ] && [ "$i" -lt 300 ]; do
+	i=$((i + 1))
+	sleep 1
+done
+run cat /sys/kernel/dm_remap/demo/scanner/unreadable
+run dmsetup message demo 0 query 60000
+run dmsetup status demo
 echo "# a bad table line is refused with a reason in the kernel log"
 echo "0 $len remap /dev/mapper/failing /dev/loop1 0 0" | dmsetup create bad 2>&1 || true
 dmesg | grep 'remap:' | tail -n 1

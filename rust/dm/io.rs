@@ -226,18 +226,11 @@ impl DmIo {
         offset: usize,
         len: usize,
     ) -> Result {
-        let opf = bindings::DMR_REQ_OP_READ;
-        let (r, _) = self.sync_io(
-            dev,
-            &[sector],
-            buf,
-            offset,
-            len,
-            Request {
-                opf,
-                ioprio: IOPRIO_IDLE,
-            },
-        )?;
+        let op = Request {
+            opf: bindings::DMR_REQ_OP_READ,
+            ioprio: IOPRIO_IDLE,
+        };
+        let (r, _) = self.sync_io(dev, &[sector], buf, offset, len, op)?;
         kernel::error::to_result(r)
     }
 

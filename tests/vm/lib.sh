@@ -269,3 +269,16 @@ fua_write() {
 byte_block() {
 	head -c 4096 /dev/zero | tr '\000' "\\$(printf '%03o' "$2")" >"$1"
 }
+
+# scan_wait_pass DEV N SECONDS: waits until DEV's background scanner has completed N passes;
+# fails after SECONDS.
+scan_wait_pass() {
+	_sc=/sys/kernel/dm_remap/$1/scanner
+	_i=0
+	while [ "$(cat "$_sc/passes")" -lt "$2" ]; do
+		_i=$((_i + 1))
+		[ "$_i" -le "$3" ] ||
+			fail "$1: scan pass $2 not done after $3 s: state $(cat "$_sc/state"), position $(cat "$_sc/position")"
+		sleep 1
+	done
+}

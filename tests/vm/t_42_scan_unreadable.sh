@@ -21,17 +21,8 @@ s=/sys/kernel/dm_remap/r0/scanner
 [ "$(cat $s/eta_s)" = - ] || fail "eta_s of an idle scanner: $(cat $s/eta_s)"
 events() { dmsetup info r0 | awk '/Event number/ { print $3 }'; }
 ev=$(events)
-# wait_pass N SECONDS: until N passes are done.
-wait_pass() {
-	_i=0
-	while [ "$(cat $s/passes)" -lt "$1" ]; do
-		_i=$((_i + 1))
-		[ "$_i" -le "$2" ] || fail "pass $1 not done after $2 s: state $(cat $s/state), position $(cat $s/position)"
-		sleep 1
-	done
-}
 echo start >$s/control
-wait_pass 1 300
+scan_wait_pass r0 1 300
 [ "$(cat $s/state)" = idle ] || fail "state after the pass: $(cat $s/state)"
 [ "$(cat $s/position)" = 0 ] || fail "position after the pass: $(cat $s/position)"
 [ "$(cat $s/unreadable)" = 7 ] || fail "unreadable $(cat $s/unreadable), want 7"
@@ -60,7 +51,7 @@ dd if=/tmp/dmr-data of=/tmp/dmr-want bs=4096 count="$b1" 2>/dev/null
 cmp /tmp/dmr-got /tmp/dmr-want || fail "data before block $b1 changed"
 # A second pass reads the remapped blocks from their spare blocks: nothing new.
 echo start >$s/control
-wait_pass 2 300
+scan_wait_pass r0 2 300
 [ "$(cat $s/unreadable)" = 7 ] || fail "second pass: unreadable $(cat $s/unreadable)"
 [ "$(cat $s/blocks_scanned)" = $((2 * blocks)) ] || fail "second pass: blocks_scanned $(cat $s/blocks_scanned)"
 dmsetup message r0 0 scan start

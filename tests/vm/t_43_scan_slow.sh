@@ -25,21 +25,13 @@ dmsetup create slowmain /tmp/dmr-slowtable
 dmsetup create r0 --table "0 $len remap /dev/mapper/slowmain $spare 0 $(sectors "$spare")"
 s=/sys/kernel/dm_remap/r0/scanner
 echo 100000 >$s/slow_threshold_us
-wait_pass() {
-	_i=0
-	while [ "$(cat $s/passes)" -lt "$1" ]; do
-		_i=$((_i + 1))
-		[ "$_i" -le "$2" ] || fail "pass $1 not done after $2 s: state $(cat $s/state), position $(cat $s/position)"
-		sleep 1
-	done
-}
 # fio writes and verifies blocks 960-1039 (around the slow ones) while the scan runs.
 fio --name=v --filename=/dev/mapper/r0 --rw=randwrite --bs=4k --direct=1 --ioengine=psync \
 	--offset=$((960 * 4096)) --size=$((80 * 4096)) --verify=crc32c --do_verify=1 \
 	--loops=3 --output=/tmp/dmr-fio.txt &
 fio_pid=$!
 echo start >$s/control
-wait_pass 1 600
+scan_wait_pass r0 1 600
 wait $fio_pid || { cat /tmp/dmr-fio.txt; fail "fio verify failed"; }
 grep -q 'verify' /tmp/dmr-fio.txt && grep -iq 'bad\|mismatch' /tmp/dmr-fio.txt && fail "fio: $(cat /tmp/dmr-fio.txt)"
 [ "$(cat $s/slow)" = 8 ] || fail "slow $(cat $s/slow), want 8"
@@ -78,7 +70,7 @@ remapped=$(cat /sys/kernel/dm_remap/r1/remaps/remapped)
 s=/sys/kernel/dm_remap/r1/scanner
 echo 100000 >$s/slow_threshold_us
 echo start >$s/control
-wait_pass 1 600
+scan_wait_pass r1 1 600
 [ "$(cat $s/slow)" = 8 ] && [ "$(cat $s/relocated)" = 0 ] ||
 	fail "no spare: slow $(cat $s/slow), relocated $(cat $s/relocated)"
 [ "$(cat /sys/kernel/dm_remap/r1/remaps/remapped)" = "$remapped" ] || fail "remapped changed"

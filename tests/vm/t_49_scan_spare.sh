@@ -37,18 +37,10 @@ reload_spare() {
 	dmsetup reload sparedev /tmp/dmr-sparetable
 	dmsetup resume sparedev
 }
-wait_pass() {
-	_i=0
-	while [ "$(cat $s/passes)" -lt "$1" ]; do
-		_i=$((_i + 1))
-		[ "$_i" -le 300 ] || fail "pass $1 not done: position $(cat $s/position)"
-		sleep 1
-	done
-}
 retired=$(cat /sys/kernel/dm_remap/r0/remaps/spare_retired)
 reload_spare delay "$sp1"
 echo start >$s/control
-wait_pass 1
+scan_wait_pass r0 1 300
 [ "$(cat $s/slow)" = 1 ] && [ "$(cat $s/relocated)" = 1 ] ||
 	fail "slow spare block: slow $(cat $s/slow), relocated $(cat $s/relocated)"
 new=$(dmsetup message r0 0 query 100 | awk '{ print $3 }')
@@ -60,7 +52,7 @@ same_bytes /dev/mapper/r0 100 /tmp/dmr-want
 reload_spare error "$sp2"
 errors=$(status_field r0 8)
 echo start >$s/control
-wait_pass 2
+scan_wait_pass r0 2 300
 [ "$(cat $s/unreadable)" = 1 ] && [ "$(cat $s/relocated)" = 1 ] ||
 	fail "unreadable spare block: unreadable $(cat $s/unreadable), relocated $(cat $s/relocated)"
 [ "$(status_field r0 8)" -gt "$errors" ] || fail "spare_errors not counted: $(dmsetup status r0)"

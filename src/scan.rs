@@ -56,6 +56,12 @@ struct Control {
 }
 
 impl Control {
+    /// The time between automatic passes, if any (`interval_hours`).
+    fn interval_ns(&self) -> Option<u64> {
+        let hours = self.settings.interval_hours;
+        (hours > 0).then(|| hours * 3_600_000_000_000)
+    }
+
     /// Whether target `id` is attached.
     fn attached(&self, id: usize) -> bool {
         self.host.as_ref().is_some_and(|(h, _)| *h == id)
@@ -254,13 +260,10 @@ impl Scan {
             ScanState::Running => Step::Scan,
             ScanState::Paused => Step::Exit,
             ScanState::Idle => {
-                let hours = c.settings.interval_hours;
-                if hours == 0 {
+                let Some(interval) = c.interval_ns() else {
                     return Step::Exit;
-                }
-                let at = *c
-                    .next_pass_ns
-                    .get_or_insert(now.saturating_add(hours * 3_600_000_000_000));
+                };
+                let at = *c.next_pass_ns.get_or_insert(now.saturating_add(interval));
                 if now < at {
                     return Step::Wait(at - now, c.generation);
                 }
@@ -274,30 +277,29 @@ impl Scan {
         }
     }
 
-    /// A pass ended: with `interval_hours`, the next one starts that long from now;
-    /// the scan goes idle.
+    /// A pass ended: the scan goes idle (unless a command paused it meanwhile); with
+    /// `interval_hours`, the next pass starts that long from now.
     pub(crate) fn pass_done(&self) {
-        let mut c = self.control.lock();
-        let now = now_ns();
-        Self::account(&mut c, now);
-        if c.state == ScanState::Running {
-            c.state = ScanState::Idle;
-            c.run_mark = None;
-        }
-        let hours = c.settings.interval_hours;
-        c.next_pass_ns = (hours > 0).then(|| now.saturating_add(hours * 3_600_000_000_000));
+        self.end_run(false);
     }
 
     /// Stops the scan (a device error it cannot judge blocks through, no memory); with
     /// `interval_hours` the next automatic pass still comes.
     pub(crate) fn abort(&self) {
+        self.end_run(true);
+    }
+
+    /// Ends a run: idle (a paused scan stays paused unless `always`), the next automatic
+    /// pass due `interval_hours` from now.
+    fn end_run(&self, always: bool) {
         let mut c = self.control.lock();
         let now = now_ns();
         Self::account(&mut c, now);
-        c.state = ScanState::Idle;
-        c.run_mark = None;
-        let hours = c.settings.interval_hours;
-        c.next_pass_ns = (hours > 0).then(|| now.saturating_add(hours * 3_600_000_000_000));
+        if always || c.state == ScanState::Running {
+            c.state = ScanState::Idle;
+            c.run_mark = None;
+        }
+        c.next_pass_ns = c.interval_ns().map(|i| now.saturating_add(i));
     }
 
     /// Whether target `id` should go on with the scan (attached, running, and nothing

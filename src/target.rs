@@ -19,7 +19,6 @@ use crate::instance::Core;
 use crate::logic::args::{self, DeviceGeometry, TableArgs};
 use crate::logic::format::Identity;
 use crate::logic::layout::SpareLayout;
-use crate::logic::scan::state_name;
 use crate::map::{self, FLUSH_BIOS};
 use crate::message;
 use crate::metadata::LoadError;
@@ -438,7 +437,7 @@ impl RemapTarget {
             v.seq(),
             v.bytes_written(),
             v.frozen(),
-            state_name(scan.state()),
+            scan.state().name(),
             scan.position.load(Relaxed),
             scan.passes.load(Relaxed),
             scan.unreadable.load(Relaxed),

@@ -8,7 +8,7 @@ use super::{Device, REGISTRY};
 use crate::kobject::{File, Files, Group, ShowBuf};
 use crate::logic::args::parse_u64;
 use crate::logic::histogram;
-use crate::logic::scan::{parse_command, state_name, Setting};
+use crate::logic::scan::{parse_command, Setting};
 use crate::logic::stats::{
     change_permille, per_second, write_permille, Dir, Figures, Latency, Slot, CPU_SAMPLE_EVERY,
     MAX_THRESHOLD_PCT,
@@ -345,7 +345,7 @@ const SCANNER: &[File<Device>] = &[
     File {
         name: c"state",
         show: Some(|d, out| {
-            out.fmt(format_args!("{}\n", state_name(d.table().scan().state())));
+            out.fmt(format_args!("{}\n", d.table().scan().state().name()));
             Ok(())
         }),
         store: None,

@@ -5,17 +5,7 @@
 //! the ETA.
 
 use super::args::parse_u64;
-use super::format::ScanState;
 use core::ffi::CStr;
-
-/// How `scanner/state` and `dmsetup status` show a state.
-pub fn state_name(s: ScanState) -> &'static str {
-    match s {
-        ScanState::Idle => "idle",
-        ScanState::Running => "running",
-        ScanState::Paused => "paused",
-    }
-}
 
 /// What `scanner/control` and `dmsetup message <dev> 0 scan <command>` take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -30,12 +30,7 @@ echo "suspend took $((t1 - t0)) ms while narrowing (blocks read $(cat $s/blocks_
 p=$(cat $s/position)
 [ "$p" -lt 16 ] || fail "position $p after the interrupted chunk: the slow blocks were skipped"
 dmsetup resume r0
-i=0
-while [ "$(cat $s/passes)" -lt 1 ]; do
-	i=$((i + 1))
-	[ "$i" -le 300 ] || fail "pass not done: position $(cat $s/position)"
-	sleep 1
-done
+scan_wait_pass r0 1 300
 [ "$(cat $s/slow)" = 16 ] && [ "$(cat $s/relocated)" = 16 ] ||
 	fail "slow $(cat $s/slow), relocated $(cat $s/relocated), want 16 each"
 dmsetup remove r0

@@ -13,10 +13,7 @@ dmsetup create r0 --table "0 $len remap $disk $spare 0 $(sectors "$spare")"
 s=/sys/kernel/dm_remap/r0/scanner
 echo 1 >$s/interval_hours
 echo start >$s/control
-i=0
-while [ "$(cat $s/passes)" -lt 1 ]; do
-	i=$((i + 1)); [ "$i" -le 120 ] || fail "first pass not done"; sleep 1
-done
+scan_wait_pass r0 1 120
 [ "$(cat $s/state)" = idle ] || fail "state after the pass: $(cat $s/state)"
 sleep 3000
 [ "$(cat $s/passes)" = 1 ] || fail "a pass started before the hour: passes $(cat $s/passes)"

@@ -6,6 +6,7 @@
 #include <linux/bio.h>
 #include <linux/crc32.h>
 #include <linux/random.h>
+#include <linux/reboot.h>
 #include <linux/blk_types.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
@@ -55,3 +56,4 @@ const int DMR_WORK_CPU_UNBOUND = WORK_CPU_UNBOUND;
 const unsigned short DMR_IOPRIO_DEFAULT = IOPRIO_CLASS_NONE << IOPRIO_CLASS_SHIFT;
 /* IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0): the background scanner's reads. */
 const unsigned short DMR_IOPRIO_IDLE = IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT;
+const int DMR_NOTIFY_DONE = NOTIFY_DONE;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! An owned, ordered workqueue for I/O-path work (`WQ_MEM_RECLAIM`), and a [`Ticker`] that
-//! runs a function periodically on `system_dfl_wq`.
+//! Owned workqueues: ordered ones for I/O-path work (`WQ_MEM_RECLAIM`), unbound ones for
+//! long-running work items (the stress engine's workers); and a [`Ticker`] that runs a
+//! function periodically on `system_dfl_wq`.
 //!
 //! The `kernel` crate can enqueue work on a `Queue` but cannot create one; a block
 //! device's error handling must not depend on the shared system queues (they may be
@@ -15,28 +16,43 @@ use kernel::time::{msecs_to_jiffies, Jiffies};
 use kernel::types::Opaque;
 use kernel::workqueue::Queue;
 
-/// A workqueue that runs one item at a time, in order, destroyed (after draining) on drop.
+/// A workqueue of our own, destroyed (after draining) on drop.
 ///
 /// # Invariants
 ///
-/// `wq` came from `alloc_ordered_workqueue` and is destroyed only on drop.
-pub(crate) struct OrderedQueue {
+/// `wq` came from `alloc_workqueue` (or `alloc_ordered_workqueue`) and is destroyed only on
+/// drop.
+pub(crate) struct OwnedQueue {
     wq: NonNull<bindings::workqueue_struct>,
 }
 
 // SAFETY: A workqueue has no thread affinity: it may be destroyed (dropped) on any thread.
-unsafe impl Send for OrderedQueue {}
+unsafe impl Send for OwnedQueue {}
 // SAFETY: The `&self` methods queue work (`queue_work_on` through `Queue`) and flush, which
 // the workqueue code synchronises internally and allows from any thread at once.
-unsafe impl Sync for OrderedQueue {}
+unsafe impl Sync for OwnedQueue {}
 
-impl OrderedQueue {
-    /// Allocates a workqueue named `name` (shown in `ps` as the kworker's name).
-    pub(crate) fn new(name: &CStr) -> Result<Self> {
+impl OwnedQueue {
+    /// Allocates an ordered workqueue (one item at a time, in order, `WQ_MEM_RECLAIM`)
+    /// named `name` (shown in `ps` as the kworker's name).
+    pub(crate) fn ordered(name: &CStr) -> Result<Self> {
         // SAFETY: `name` is NUL-terminated; the workqueue copies it.
         let wq = unsafe { bindings::dmr_alloc_ordered_workqueue(name.as_char_ptr()) };
-        // INVARIANT: A non-NULL `wq` is a workqueue `alloc_ordered_workqueue` allocated, and
-        // only `drop` destroys it.
+        Self::from_raw(wq)
+    }
+
+    /// Allocates an unbound workqueue named `name` that runs up to `max_active` items at
+    /// once, each on any CPU: for work items that run (and sleep) for a long time.
+    pub(crate) fn unbound(name: &CStr, max_active: u32) -> Result<Self> {
+        let max_active = c_int::try_from(max_active).map_err(|_| EINVAL)?;
+        // SAFETY: `name` is NUL-terminated; the workqueue copies it.
+        let wq = unsafe { bindings::dmr_alloc_unbound_workqueue(name.as_char_ptr(), max_active) };
+        Self::from_raw(wq)
+    }
+
+    fn from_raw(wq: *mut bindings::workqueue_struct) -> Result<Self> {
+        // INVARIANT: A non-NULL `wq` is a workqueue `alloc_workqueue` allocated, and only
+        // `drop` destroys it.
         Ok(Self {
             wq: NonNull::new(wq).ok_or(ENOMEM)?,
         })
@@ -56,7 +72,7 @@ impl OrderedQueue {
     }
 }
 
-impl Drop for OrderedQueue {
+impl Drop for OwnedQueue {
     fn drop(&mut self) {
         // SAFETY: `wq` is valid and destroyed once; `destroy_workqueue` drains it first.
         unsafe { bindings::destroy_workqueue(self.wq.as_ptr()) };

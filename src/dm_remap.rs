@@ -20,7 +20,9 @@
 
 #[path = "../rust/mod.rs"]
 mod rust;
-use rust::{clock, crc, dm, global, kobject, maple, percpu, random, srcu, workqueue};
+use rust::{
+    clock, crc, dm, global, kobject, maple, pages, percpu, random, reboot, srcu, workqueue,
+};
 
 // Every module outside `rust/` denies `unsafe_code` (the crate root itself cannot: the
 // `module!` macro expands to unsafe code here). The exceptions, each with its argument:
@@ -54,6 +56,8 @@ mod scan;
 mod scanner;
 #[deny(unsafe_code)]
 mod stats;
+#[deny(unsafe_code)]
+mod stress;
 #[deny(unsafe_code)]
 #[path = "../sysfs/mod.rs"]
 mod sysfs;
@@ -104,6 +108,8 @@ struct DmRemapModule {
     target: dm::Registration<target::RemapTarget>,
     #[pin]
     test_targets: TestTargets,
+    /// Stops stress runs at reboot; dropped before the tree.
+    _reboot: reboot::RebootNotifier,
     sysfs: sysfs::Tree,
 }
 
@@ -113,6 +119,7 @@ impl kernel::InPlaceModule for DmRemapModule {
         // Initialised in this order: the tree exists before a target can be constructed.
         try_pin_init!(Self {
             sysfs: sysfs::Tree::new()?,
+            _reboot: reboot::RebootNotifier::register(sysfs::stop_all_stress)?,
             target <- dm::Registration::new(module),
             test_targets <- TestTargets::new(module),
         })

@@ -105,7 +105,7 @@ fn clear_errors(core: &Core) {
 }
 
 /// `remap <block>`: copies the block's current data to a spare block, then remaps it.
-fn remap(core: &Core, block: u64) -> Result<u64, MessageError> {
+pub(crate) fn remap(core: &Core, block: u64) -> Result<u64, MessageError> {
     let table = &core.table;
     let mut w = table.writer();
     let prev = table.entry(block);
@@ -157,7 +157,7 @@ fn remap(core: &Core, block: u64) -> Result<u64, MessageError> {
 }
 
 /// `unremap <block>`: copies the block back to the main device and frees its spare block.
-fn unremap(core: &Core, block: u64) -> Result<(), MessageError> {
+pub(crate) fn unremap(core: &Core, block: u64) -> Result<(), MessageError> {
     let table = &core.table;
     let mut w = table.writer();
     let Some(Entry::Remapped(s)) = table.entry(block) else {

@@ -35,7 +35,7 @@ use crate::logic::route::{Entry, Lookup};
 use crate::logic::scan::{kib_per_s, must_wait, wait_for_rate_ns, SlowVote};
 use crate::moves::{self, Move};
 use crate::scan::{ScanHost, Step};
-use crate::workqueue::OrderedQueue;
+use crate::workqueue::OwnedQueue;
 use core::ops::Range;
 use kernel::block::SECTOR_SHIFT;
 use kernel::prelude::*;
@@ -53,14 +53,14 @@ const THROTTLE_WINDOW_NS: u64 = 3_000_000_000;
 /// The work item of a target's scan: the target's `Core`, run on the scanner's own queue
 /// (never the worker's, which the scan's moves wait for).
 pub(crate) struct ScanRunner {
-    queue: OrderedQueue,
+    queue: OwnedQueue,
     core: Arc<Core>,
 }
 
 impl ScanRunner {
     /// A runner for `core`, with its queue.
     pub(crate) fn new(core: Arc<Core>) -> Result<Arc<Self>> {
-        let queue = OrderedQueue::new(c"dm_remap_scan")?;
+        let queue = OwnedQueue::ordered(c"dm_remap_scan")?;
         Ok(Arc::new(Self { queue, core }, GFP_KERNEL)?)
     }
 

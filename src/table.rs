@@ -32,6 +32,9 @@ pub(crate) struct Counters {
     pub(crate) spare_errors: Atomic<u64>,
     pub(crate) auto_remaps: Atomic<u64>,
     pub(crate) manual_remaps: Atomic<u64>,
+    /// Table changes that failed for want of memory (a tree node, `GFP_NOIO`): the only
+    /// allocation of the I/O path (the worker's); the bio it was for fails.
+    pub(crate) alloc_failures: Atomic<u64>,
 }
 
 impl Counters {
@@ -42,6 +45,7 @@ impl Counters {
             spare_errors: Atomic::new(0),
             auto_remaps: Atomic::new(0),
             manual_remaps: Atomic::new(0),
+            alloc_failures: Atomic::new(0),
         }
     }
 
@@ -332,7 +336,11 @@ impl RemapTable {
             Some(e) => {
                 // Before the entry can be seen (see `filter`).
                 self.filter_add(w, block, old.is_none());
-                self.tree.insert(block, e.to_raw())?
+                self.tree.insert(block, e.to_raw()).inspect_err(|e| {
+                    if *e == ENOMEM {
+                        Counters::inc(&self.counters.alloc_failures);
+                    }
+                })?
             }
             None => {
                 self.tree.remove(block);

@@ -13,12 +13,13 @@
 use crate::dm::{
     Bio, BioQueue, BlkStatus, CtrError, DeferredBio, DeviceIter, DmDev, DmIo, EndIoResult,
     MapResult, MessageError, Operations, QueueLimits, ResultBuf, StatusType, TargetCtx,
-    FEATURE_NOWAIT, MAX_LOGICAL_BLOCK_SIZE,
+    TargetHandle, FEATURE_NOWAIT, MAX_LOGICAL_BLOCK_SIZE,
 };
 use crate::instance::Core;
 use crate::logic::args::{self, DeviceGeometry, TableArgs};
 use crate::logic::format::Identity;
 use crate::logic::layout::SpareLayout;
+use crate::logic::stress::StopReason;
 use crate::map::{self, FLUSH_BIOS};
 use crate::message;
 use crate::metadata::LoadError;
@@ -26,9 +27,12 @@ use crate::per_io::PerIo;
 use crate::registry::{self, AcquireError, RegionKey, TableRef};
 use crate::scan::ScanHost;
 use crate::scanner::ScanRunner;
+use crate::stats::DeviceStats;
+use crate::stress::{Stress, StressHost};
 use crate::sysfs;
 use crate::table::LoadRequest;
-use crate::workqueue::OrderedQueue;
+use crate::table::RemapTable;
+use crate::workqueue::OwnedQueue;
 use core::fmt::Write;
 use kernel::block::SECTOR_SIZE;
 use kernel::prelude::*;
@@ -40,7 +44,7 @@ use kernel::workqueue::new_work;
 pub(crate) struct RemapTarget {
     /// Declared first so it is dropped first: destroying it drains the worker, after which
     /// nothing else holds `core`.
-    queue: OrderedQueue,
+    queue: OwnedQueue,
     core: Arc<Core>,
     /// Membership of the device's `/sys/kernel/dm_remap` directory.
     _sysfs: sysfs::Registration,
@@ -55,6 +59,10 @@ impl Drop for RemapTarget {
         // A target that was live was suspended first (and detached then); one that never
         // went live was never attached. Stopping here too costs nothing. A command given
         // while the device was suspended is saved now.
+        self.core
+            .dev
+            .stress
+            .detach(self.core.id(), StopReason::Remove);
         self.stop_scan();
         crate::scanner::save(&self.core);
     }
@@ -82,6 +90,52 @@ impl RemapTarget {
             .queue
             .queue()
             .enqueue::<Arc<Core>, 0>(self.core.clone());
+    }
+}
+
+impl StressHost for Core {
+    fn id(&self) -> usize {
+        Core::id(self)
+    }
+
+    fn handle(&self) -> &TargetHandle {
+        &self.handle
+    }
+
+    fn block_bytes(&self) -> u32 {
+        self.features.block_size()
+    }
+
+    fn blocks(&self) -> u64 {
+        Core::blocks(self)
+    }
+
+    fn first_sector(&self) -> u64 {
+        self.begin
+    }
+
+    fn block_shift(&self) -> u32 {
+        self.layout().block_shift()
+    }
+
+    fn table(&self) -> &RemapTable {
+        &self.table
+    }
+
+    fn stats(&self) -> &DeviceStats {
+        &self.dev.stats
+    }
+
+    fn stress(&self) -> &Stress {
+        &self.dev.stress
+    }
+
+    fn remap(&self, block: u64) -> Result {
+        message::remap(self, block).map(|_| ()).map_err(|e| e.errno)
+    }
+
+    fn unremap(&self, block: u64) -> Result {
+        message::unremap(self, block).map_err(|e| e.errno)
     }
 }
 
@@ -256,7 +310,7 @@ impl Operations for RemapTarget {
         let table = acquire_table(&parsed, layout, &main, &spare)?;
         let io = DmIo::new().map_err(|e| CtrError::new(e, c"Cannot create dm-io client"))?;
         load_table(ctx, &parsed, &table, &main, &spare, &io)?;
-        let queue = OrderedQueue::new(c"dm_remap_worker")
+        let queue = OwnedQueue::ordered(c"dm_remap_worker")
             .map_err(|e| CtrError::new(e, c"Cannot allocate workqueue"))?;
         let registration = sysfs::register(&ctx.handle(), table.view(), !parsed.features.no_stats)
             .map_err(|(e, m)| CtrError::new(e, m))?;
@@ -326,6 +380,12 @@ impl Operations for RemapTarget {
     }
 
     fn presuspend(&self) {
+        // A stress run stops first: it submits I/O to the device (which the suspend waits
+        // for), and its remap-heavy moves take the writer lock.
+        self.core
+            .dev
+            .stress
+            .detach(self.core.id(), StopReason::Suspend);
         // The scan stops within a chunk (and saves its position); it goes on when a
         // table of the device resumes.
         self.stop_scan();
@@ -335,8 +395,10 @@ impl Operations for RemapTarget {
     }
 
     fn presuspend_undo(&self) {
-        // The suspend was abandoned: the device stays live, and so does its scan.
+        // The suspend was abandoned: the device stays live, and so does its scan (a
+        // stress run stopped by the presuspend stays stopped).
         self.attach_scan();
+        self.core.dev.stress.attach(self.core.clone());
     }
 
     fn postsuspend(&self) {
@@ -373,6 +435,7 @@ impl Operations for RemapTarget {
             self.core.dev.stats.set_enabled(on);
         }
         self.attach_scan();
+        self.core.dev.stress.attach(self.core.clone());
     }
 
     fn status(&self, kind: StatusType, out: &mut ResultBuf<'_>) {

@@ -13,6 +13,7 @@ use crate::logic::stats::{
     change_permille, per_second, write_permille, Dir, Figures, Latency, Slot, CPU_SAMPLE_EVERY,
     MAX_THRESHOLD_PCT,
 };
+use crate::logic::stress::parse_pressure;
 use kernel::prelude::*;
 use kernel::sync::atomic::Relaxed;
 
@@ -375,6 +376,115 @@ const SCANNER: &[File<Device>] = &[
     scan_setting!(c"interval_hours", Interval, |s| s.interval_hours),
 ];
 
+/// The stress engine's files (`stress/`): starting a run returns at once; the status and
+/// results files say how it goes.
+const STRESS: &[File<Device>] = &[
+    File {
+        name: c"stress_test_start",
+        show: None,
+        store: Some(|d, input| d.stress.start_line(input)),
+    },
+    File {
+        name: c"stress_test_stop",
+        show: None,
+        store: Some(|d, input| {
+            if !flag(input)? {
+                return Err(EINVAL);
+            }
+            d.stress.stop_request()
+        }),
+    },
+    File {
+        name: c"stress_test_status",
+        show: Some(|d, out| {
+            let _ = d.stress.write_status(out);
+            Ok(())
+        }),
+        store: None,
+    },
+    File {
+        name: c"stress_test_results",
+        show: Some(|d, out| {
+            let _ = d.stress.write_results(out);
+            Ok(())
+        }),
+        store: None,
+    },
+    File {
+        name: c"quick_validation",
+        show: None,
+        store: Some(|d, input| {
+            if !flag(input)? {
+                return Err(EINVAL);
+            }
+            d.stress.quick_validation()
+        }),
+    },
+    File {
+        name: c"regression_test",
+        show: Some(|d, out| {
+            let _ = d.stress.write_regression(out);
+            Ok(())
+        }),
+        store: Some(|d, input| match input {
+            b"1" => d.stress.regression_test(d.stats.view().rule.threshold_pct),
+            b"reset" => {
+                d.stress.regression_reset();
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }),
+    },
+    File {
+        name: c"memory_pressure_test",
+        show: None,
+        store: Some(|d, input| {
+            let (mb, ms) = parse_pressure(input).ok_or(EINVAL)?;
+            d.stress.memory_pressure(mb, ms)
+        }),
+    },
+    File {
+        name: c"comprehensive_report",
+        show: Some(comprehensive_report),
+        store: None,
+    },
+    File {
+        name: c"allow_writes",
+        show: Some(|d, out| line(out, u64::from(d.stress.allow_writes()))),
+        store: Some(|d, input| {
+            d.stress.set_allow_writes(flag(input)?);
+            Ok(())
+        }),
+    },
+];
+
+/// `comprehensive_report`: the device's statistics, table and scanner, and the stress
+/// engine's last runs, for a person to read.
+fn comprehensive_report(d: &Device, out: &mut ShowBuf<'_>) -> Result {
+    out.fmt(format_args!("== statistics ==\n"));
+    summary(d, out)?;
+    let t = d.table();
+    out.fmt(format_args!(
+        "== remap table ==\nremapped {} failing {} spare_free {} spare_retired {} frozen {}\n",
+        t.remapped(),
+        t.failing(),
+        t.spare_free(),
+        t.spare_retired(),
+        t.frozen()
+    ));
+    let scan = t.scan();
+    out.fmt(format_args!(
+        "scanner: {} passes {} unreadable {} slow {} relocated {}\n== stress ==\n",
+        scan.state().name(),
+        scan.passes.load(Relaxed),
+        scan.unreadable.load(Relaxed),
+        scan.slow.load(Relaxed),
+        scan.relocated.load(Relaxed)
+    ));
+    let _ = d.stress.write_report(out);
+    Ok(())
+}
+
 impl Files for Device {
     const GROUPS: &'static [Group<Self>] = &[
         Group {
@@ -400,6 +510,10 @@ impl Files for Device {
         Group {
             name: Some(c"scanner"),
             files: SCANNER,
+        },
+        Group {
+            name: Some(c"stress"),
+            files: STRESS,
         },
     ];
 }

@@ -21,6 +21,7 @@ mod files;
 use crate::dm::{TargetHandle, NAME_LEN};
 use crate::kobject::{self, AttrTables, Dir};
 use crate::stats::DeviceStats;
+use crate::stress::Stress;
 use crate::table::TableView;
 use crate::workqueue::{Tick, Ticker};
 use kernel::prelude::*;
@@ -39,6 +40,9 @@ pub(crate) struct Device {
     /// The remap table of the newest target (for `remaps/` and `metadata/`).
     #[pin]
     table: Mutex<TableView>,
+    /// The device's stress engine (`stress/`).
+    #[pin]
+    pub(crate) stress: Stress,
 }
 
 /// A registered device.
@@ -198,6 +202,24 @@ impl Entry {
     }
 }
 
+/// Stops every device's stress run and waits for it (at reboot). Sleeps.
+pub(crate) fn stop_all_stress() {
+    let devices = {
+        let reg = REGISTRY::lock();
+        let mut v = KVec::new();
+        for e in reg.devices.iter() {
+            // Without memory the device is skipped; its run ends at its deadline.
+            let _ = v.push(e.dev.clone(), GFP_KERNEL);
+        }
+        v
+    };
+    // Outside the registry lock: the runs' last tasks do not take it, but a device's
+    // directory may be going away meanwhile.
+    for d in devices.iter() {
+        d.stress.stop(crate::logic::stress::StopReason::Reboot);
+    }
+}
+
 /// A target's membership of its device's directory; leaving (on drop) removes the
 /// directory with the device's last target.
 pub(crate) struct Registration {
@@ -256,6 +278,7 @@ pub(crate) fn register(
         try_pin_init!(Device {
             stats <- DeviceStats::new(stats_on),
             table <- new_mutex!(table),
+            stress <- Stress::new(),
         }),
         GFP_KERNEL,
     )

@@ -11,6 +11,7 @@ code=$(awk '
 	/^const REMAPS: /   { g = "DEV/remaps/" }
 	/^const METADATA: / { g = "DEV/metadata/" }
 	/^const SCANNER: /  { g = "DEV/scanner/" }
+	/^const STRESS: /   { g = "DEV/stress/" }
 	/^impl Files for Root/ { g = "" }
 	/^impl Files for Device/ { g = "skip" }
 	g != "skip" && /(name: |!\()c"[a-z0-9_]+"/ {

@@ -16,12 +16,14 @@ mod bio;
 mod device;
 mod io;
 mod result;
+mod slots;
 mod target;
 
 pub(crate) use bio::{Bio, BioDetails, BioQueue, BlkStatus, DeferredBio, DeferredList, ReqOp};
 pub(crate) use device::{DeviceIter, DmDev, QueueLimits, MAX_LOGICAL_BLOCK_SIZE};
 pub(crate) use io::{rw_block, BlockBuffer, DataOp, DmIo, IoBuffer, NoIo};
 pub(crate) use result::ResultBuf;
+pub(crate) use slots::{IoSlots, Reaped, SlotOp, MAX_SLOT_BYTES};
 
 // The pure logic (`src/logic`, also built for userspace) keeps its own copy of the sector
 // size; it must be the block layer's.

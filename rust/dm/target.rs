@@ -268,6 +268,28 @@ impl TargetHandle {
         (sectors, u64::from(in_flight))
     }
 
+    /// The block device of the dm device's whole disk, to submit bios to (`rust/dm/slots.rs`).
+    /// Valid while the target exists (type invariant: the mapped device outlives it).
+    pub(super) fn disk_bdev(&self) -> *mut bindings::block_device {
+        // SAFETY: `md()` is the mapped device of a valid target (type invariant), whose
+        // disk and its whole-disk block device live as long as the mapped device.
+        unsafe { bindings::dmr_dm_disk_part0(self.md()) }
+    }
+
+    /// Sectors written to the dm device, as the block layer counts them
+    /// (`/sys/block/dm-N/stat`; stays 0 with the queue's `iostats` off).
+    pub(crate) fn written_sectors(&self) -> u64 {
+        // SAFETY: As in `disk_bdev`; the per-CPU statistics are summed without a lock.
+        unsafe { bindings::dmr_part_stat_write_sectors(self.disk_bdev()) as u64 }
+    }
+
+    /// How many times the dm device is open (`disk_openers`: mounts, processes, holders
+    /// such as another dm device stacked on it).
+    pub(crate) fn openers(&self) -> u32 {
+        // SAFETY: As in `disk_bdev`; the count is read with `atomic_read`.
+        unsafe { bindings::dmr_disk_openers(self.md()) }
+    }
+
     /// Identifies the target's dm device (the same for every table it loads) while the
     /// target exists. Only an identity: never turned back into a pointer.
     pub(crate) fn device_id(&self) -> usize {

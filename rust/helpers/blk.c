@@ -28,3 +28,13 @@ struct block_device *dmr_bdev_whole(struct block_device *bdev)
 {
 	return bdev_whole(bdev);
 }
+
+unsigned int dmr_disk_openers(struct mapped_device *md)
+{
+	return disk_openers(dm_disk(md));
+}
+
+unsigned long dmr_part_stat_write_sectors(struct block_device *part)
+{
+	return part_stat_read(part, sectors[STAT_WRITE]);
+}

@@ -27,7 +27,9 @@ unsigned int dmr_bdev_logical_block_size(struct block_device *bdev);
 struct mapped_device;
 struct block_device *dmr_dm_disk_part0(struct mapped_device *md);
 unsigned long dmr_part_stat_sectors(struct block_device *part);
+unsigned long dmr_part_stat_write_sectors(struct block_device *part);
 struct block_device *dmr_bdev_whole(struct block_device *bdev);
+unsigned int dmr_disk_openers(struct mapped_device *md);
 
 struct bio_vec dmr_bio_iter_iovec(struct bio *bio, const struct bvec_iter *iter);
 void dmr_bio_advance_iter(const struct bio *bio, struct bvec_iter *iter, unsigned int bytes);
@@ -46,8 +48,11 @@ void dmr_srcu_up_read(struct srcu_struct *ssp, struct srcu_ctr __percpu *scp);
 
 unsigned int dmr_memalloc_noio_save(void);
 void dmr_memalloc_noio_restore(unsigned int flags);
+struct page;
+struct page *dmr_alloc_page_noretry(void);
 
 struct workqueue_struct *dmr_alloc_ordered_workqueue(const char *name);
+struct workqueue_struct *dmr_alloc_unbound_workqueue(const char *name, int max_active);
 void dmr_flush_workqueue(struct workqueue_struct *wq);
 void dmr_init_delayed_work(struct delayed_work *dwork, work_func_t fn);
 
@@ -67,5 +72,6 @@ unsigned int dmr_cpumask_next_possible(int n);
 void dmr_attr_init(struct attribute *attr);
 
 void dmr_wait_var_event_zero(int *var);
+long dmr_wait_var_below(int *var, int below, unsigned long timeout);
 
 #endif /* DM_REMAP_HELPERS_H */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#include <linux/gfp.h>
 #include <linux/sched/mm.h>
 
 unsigned int dmr_memalloc_noio_save(void)
@@ -10,4 +11,10 @@ unsigned int dmr_memalloc_noio_save(void)
 void dmr_memalloc_noio_restore(unsigned int flags)
 {
 	memalloc_noio_restore(flags);
+}
+
+/* One page, without hard reclaim and without invoking the OOM killer. */
+struct page *dmr_alloc_page_noretry(void)
+{
+	return alloc_page(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
 }

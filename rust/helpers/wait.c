@@ -7,3 +7,9 @@ void dmr_wait_var_event_zero(int *var)
 {
 	wait_var_event(var, READ_ONCE(*var) == 0);
 }
+
+/* Until *var is below @below, for at most @timeout jiffies; the time left (0: timed out). */
+long dmr_wait_var_below(int *var, int below, unsigned long timeout)
+{
+	return wait_var_event_timeout(var, READ_ONCE(*var) < below, timeout);
+}

@@ -7,6 +7,11 @@ struct workqueue_struct *dmr_alloc_ordered_workqueue(const char *name)
 	return alloc_ordered_workqueue("%s", WQ_MEM_RECLAIM, name);
 }
 
+struct workqueue_struct *dmr_alloc_unbound_workqueue(const char *name, int max_active)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND, max_active, name);
+}
+
 void dmr_flush_workqueue(struct workqueue_struct *wq)
 {
 	flush_workqueue(wq);

@@ -29,7 +29,7 @@ pub const MIN_METADATA_COPIES: u32 = 2;
 pub const MAX_METADATA_COPIES: u32 = 16;
 
 /// The target's version (`dmsetup targets`, `/sys/kernel/dm_remap/version`).
-pub const TARGET_VERSION: [u32; 3] = [0, 5, 0];
+pub const TARGET_VERSION: [u32; 3] = [0, 6, 0];
 
 /// Bytes in a sector, the unit of every length in a table line.
 pub const SECTOR_SIZE: u64 = 512;

@@ -17,3 +17,4 @@ pub mod message;
 pub mod route;
 pub mod scan;
 pub mod stats;
+pub mod stress;

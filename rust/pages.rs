@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Memory held on purpose, a page at a time, for the stress engine's memory pressure test.
+//!
+//! Not the `kernel` crate's `Page`: its allocation flags cannot say `__GFP_NORETRY`, and an
+//! allocation without it may call the OOM killer, which a test must never do; this takes
+//! what the page allocator gives without reclaiming hard, and counts what it refused.
+
+use crate::rust::bindings;
+use core::ptr::NonNull;
+use kernel::alloc::KVVec;
+use kernel::prelude::*;
+
+/// Pages taken from the page allocator, freed on drop.
+///
+/// # Invariants
+///
+/// Every entry of `pages` is an order-0 page from `alloc_pages` that only `drop` frees.
+pub(crate) struct PageHold {
+    pages: KVVec<NonNull<bindings::page>>,
+}
+
+// SAFETY: Pages have no thread affinity; they may be freed on any thread.
+unsafe impl Send for PageHold {}
+// SAFETY: `PageHold` has no `&self` methods that touch the pages.
+unsafe impl Sync for PageHold {}
+
+impl PageHold {
+    /// Takes up to `count` pages (`GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN`), stopping at
+    /// the first refusal or when `stop()` says so (checked every 256 pages). Returns the
+    /// hold and how many allocations failed (0 or 1).
+    pub(crate) fn take(count: usize, stop: impl Fn() -> bool) -> Result<(Self, u64)> {
+        let mut pages = KVVec::with_capacity(count, GFP_KERNEL)?;
+        let mut failed = 0;
+        for i in 0..count {
+            if i % 256 == 0 && stop() {
+                break;
+            }
+            // SAFETY: Allocating a page has no preconditions in process context.
+            let page = unsafe { bindings::dmr_alloc_page_noretry() };
+            let Some(page) = NonNull::new(page) else {
+                failed = 1;
+                break;
+            };
+            // INVARIANT: a page from `alloc_pages`, freed only in `drop`. Capacity for
+            // `count` entries was reserved above.
+            if pages.push_within_capacity(page).is_err() {
+                // SAFETY: The page was just allocated and is not stored anywhere.
+                unsafe { bindings::__free_pages(page.as_ptr(), 0) };
+                break;
+            }
+        }
+        Ok((Self { pages }, failed))
+    }
+
+    /// Pages held.
+    pub(crate) fn len(&self) -> usize {
+        self.pages.len()
+    }
+}
+
+impl Drop for PageHold {
+    fn drop(&mut self) {
+        for page in self.pages.iter() {
+            // SAFETY: Each entry is an order-0 page this hold allocated and frees once
+            // (type invariant).
+            unsafe { bindings::__free_pages(page.as_ptr(), 0) };
+        }
+    }
+}

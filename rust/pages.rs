@@ -26,16 +26,17 @@ unsafe impl Send for PageHold {}
 unsafe impl Sync for PageHold {}
 
 impl PageHold {
-    /// Takes up to `count` pages (`GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN`), stopping at
-    /// the first refusal or when `stop()` says so (checked every 256 pages). Returns the
-    /// hold and how many allocations failed (0 or 1).
-    pub(crate) fn take(count: usize, stop: impl Fn() -> bool) -> Result<(Self, u64)> {
-        let mut pages = KVVec::with_capacity(count, GFP_KERNEL)?;
-        let mut failed = 0;
-        for i in 0..count {
-            if i % 256 == 0 && stop() {
-                break;
-            }
+    /// Takes up to `count` pages (`GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN`), and never
+    /// more than the memory available less an eighth of RAM (so that other allocations
+    /// do not end in the OOM killer either), stopping at the first refusal. Returns the
+    /// hold and whether it got less than `count` (0 or 1).
+    pub(crate) fn take(count: usize) -> Result<(Self, u64)> {
+        // SAFETY: Reads the memory counters; no preconditions.
+        let limit = unsafe { bindings::dmr_pressure_limit_pages() };
+        let want = count.min(usize::try_from(limit).unwrap_or(usize::MAX));
+        let mut pages = KVVec::with_capacity(want, GFP_KERNEL)?;
+        let mut failed = u64::from(want < count);
+        for _ in 0..want {
             // SAFETY: Allocating a page has no preconditions in process context.
             let page = unsafe { bindings::dmr_alloc_page_noretry() };
             let Some(page) = NonNull::new(page) else {
@@ -43,7 +44,7 @@ impl PageHold {
                 break;
             };
             // INVARIANT: a page from `alloc_pages`, freed only in `drop`. Capacity for
-            // `count` entries was reserved above.
+            // `want` entries was reserved above.
             if pages.push_within_capacity(page).is_err() {
                 // SAFETY: The page was just allocated and is not stored anywhere.
                 unsafe { bindings::__free_pages(page.as_ptr(), 0) };

@@ -579,6 +579,9 @@ fn finish(run: &Arc<Run>) {
     };
     r.elapsed_ns = now_ns().saturating_sub(run.start_ns);
     r.outcome = outcome_of(run.stop.load(Relaxed));
+    if let Outcome::Stopped(why) = r.outcome {
+        r.stopped = Some(why);
+    }
     let cpu = cpu_counters(core);
     let samples = cpu[0].wrapping_sub(run.cpu_at_start[0]);
     let ns = cpu[1]
@@ -684,6 +687,7 @@ fn new_results(run: u32, params: Params) -> Result<KBox<Results>> {
             run,
             params,
             outcome: Outcome::Done,
+            stopped: None,
             region_blocks: 0,
             elapsed_ns: 0,
             counts: Counts::default(),
@@ -958,8 +962,7 @@ impl Stress {
         if purpose == Purpose::Pressure {
             let pages =
                 pressure_mb.saturating_mul(1 << 20) / u64::from(kernel::page::PAGE_SIZE as u32);
-            let (hold, refused) =
-                PageHold::take(usize::try_from(pages).map_err(|_| EINVAL)?, || false)?;
+            let (hold, refused) = PageHold::take(usize::try_from(pages).map_err(|_| EINVAL)?)?;
             results.pressure_mb = (hold.len() as u64 * kernel::page::PAGE_SIZE as u64) >> 20;
             results.pressure_refused = refused;
             pressure = Some(hold);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
 #include <linux/gfp.h>
+#include <linux/mm.h>
 #include <linux/sched/mm.h>
 
 unsigned int dmr_memalloc_noio_save(void)
@@ -17,4 +18,16 @@ void dmr_memalloc_noio_restore(unsigned int flags)
 struct page *dmr_alloc_page_noretry(void)
 {
 	return alloc_page(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
+}
+
+/*
+ * Pages a memory pressure test may take: what is available (si_mem_available) less an
+ * eighth of RAM, which stays for everyone else.
+ */
+unsigned long dmr_pressure_limit_pages(void)
+{
+	long avail = si_mem_available();
+	unsigned long keep = totalram_pages() / 8;
+
+	return avail > (long)keep ? avail - keep : 0;
 }

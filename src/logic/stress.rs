@@ -640,6 +640,8 @@ pub struct Results {
     pub run: u32,
     pub params: Params,
     pub outcome: Outcome,
+    /// Why the run ended early, if it did (kept when mismatches or errors fail it).
+    pub stopped: Option<StopReason>,
     pub region_blocks: u64,
     pub elapsed_ns: u64,
     pub counts: Counts,
@@ -667,6 +669,7 @@ impl Results {
             run,
             params,
             outcome: Outcome::Done,
+            stopped: None,
             region_blocks: 0,
             elapsed_ns: 0,
             counts: Counts::default(),
@@ -689,9 +692,10 @@ impl Results {
         }
     }
 
-    /// The outcome from the counts, for a run that was not stopped or failed otherwise.
+    /// The outcome from the counts: mismatches, then I/O errors fail a run that ended in
+    /// time or was stopped (a run that failed otherwise keeps its reason).
     pub fn judge(&mut self) {
-        if self.outcome == Outcome::Done {
+        if matches!(self.outcome, Outcome::Done | Outcome::Stopped(_)) {
             if self.counts.mismatches > 0 {
                 self.outcome = Outcome::Failed(FailReason::Mismatches);
             } else if self.counts.errors() > 0 {
@@ -761,7 +765,7 @@ pub fn write_results(out: &mut impl Write, r: &Results) -> fmt::Result {
     write!(out, "status ")?;
     write_outcome(out, r)?;
     writeln!(out)?;
-    if let Outcome::Stopped(why) = r.outcome {
+    if let Some(why) = r.stopped {
         writeln!(out, "stop_reason {}", why.name())?;
     }
     writeln!(out, "region_blocks {}", r.region_blocks)?;

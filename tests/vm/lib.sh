@@ -282,3 +282,18 @@ scan_wait_pass() {
 		sleep 1
 	done
 }
+
+# Stress engine helpers for device DEV (default r0): stress_res KEY prints a value of the
+# last run's results; stress_wait waits (up to SECONDS, default 120) for the run to end.
+stress_res() {
+	sed -n "s/^$1 //p" "/sys/kernel/dm_remap/${2:-r0}/stress/stress_test_results"
+}
+stress_wait() {
+	_sd=/sys/kernel/dm_remap/${2:-r0}/stress
+	_n=0
+	while grep -q '^running' "$_sd/stress_test_status"; do
+		sleep 0.2
+		_n=$((_n + 1))
+		[ "$_n" -lt $((${1:-120} * 5)) ] || fail "the stress run did not end"
+	done
+}

@@ -7,6 +7,7 @@
 #include <linux/crc32.h>
 #include <linux/random.h>
 #include <linux/reboot.h>
+#include <linux/suspend.h>
 #include <linux/blk_types.h>
 #include <linux/blkdev.h>
 #include <linux/device-mapper.h>
@@ -57,3 +58,5 @@ const unsigned short DMR_IOPRIO_DEFAULT = IOPRIO_CLASS_NONE << IOPRIO_CLASS_SHIF
 /* IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0): the background scanner's reads. */
 const unsigned short DMR_IOPRIO_IDLE = IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT;
 const int DMR_NOTIFY_DONE = NOTIFY_DONE;
+const unsigned long DMR_PM_SUSPEND_PREPARE = PM_SUSPEND_PREPARE;
+const unsigned long DMR_PM_HIBERNATION_PREPARE = PM_HIBERNATION_PREPARE;

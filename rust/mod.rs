@@ -11,14 +11,15 @@
 mod bindings;
 
 pub(crate) mod clock;
+pub(crate) mod countdown;
 pub(crate) mod crc;
 pub(crate) mod dm;
 pub(crate) mod global;
 pub(crate) mod kobject;
 pub(crate) mod maple;
+pub(crate) mod notifier;
 pub(crate) mod pages;
 pub(crate) mod percpu;
 pub(crate) mod random;
-pub(crate) mod reboot;
 pub(crate) mod srcu;
 pub(crate) mod workqueue;

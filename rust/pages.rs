@@ -33,7 +33,7 @@ impl PageHold {
     pub(crate) fn take(count: usize) -> Result<(Self, u64)> {
         // SAFETY: Reads the memory counters; no preconditions.
         let limit = unsafe { bindings::dmr_pressure_limit_pages() };
-        let want = count.min(usize::try_from(limit).unwrap_or(usize::MAX));
+        let want = count.min(limit as usize);
         let mut pages = KVVec::with_capacity(want, GFP_KERNEL)?;
         let mut failed = u64::from(want < count);
         for _ in 0..want {

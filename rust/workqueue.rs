@@ -188,3 +188,10 @@ unsafe extern "C" fn tick_cb<T: Tick>(work: *mut bindings::work_struct) {
     this.what.tick();
     this.queue();
 }
+
+/// Lets other tasks run if this one should yield (`cond_resched`): for a work item that
+/// runs long without sleeping.
+pub(crate) fn cond_resched() {
+    // SAFETY: Called from process context (work items are).
+    unsafe { bindings::dmr_cond_resched() };
+}

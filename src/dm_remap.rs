@@ -21,7 +21,8 @@
 #[path = "../rust/mod.rs"]
 mod rust;
 use rust::{
-    clock, crc, dm, global, kobject, maple, pages, percpu, random, reboot, srcu, workqueue,
+    clock, countdown, crc, dm, global, kobject, maple, notifier, pages, percpu, random, srcu,
+    workqueue,
 };
 
 // Every module outside `rust/` denies `unsafe_code` (the crate root itself cannot: the
@@ -108,8 +109,9 @@ struct DmRemapModule {
     target: dm::Registration<target::RemapTarget>,
     #[pin]
     test_targets: TestTargets,
-    /// Stops stress runs at reboot; dropped before the tree.
-    _reboot: reboot::RebootNotifier,
+    /// Stop stress runs at reboot and before a system sleep; dropped before the tree.
+    _reboot: notifier::Notifier,
+    _sleep: notifier::Notifier,
     sysfs: sysfs::Tree,
 }
 
@@ -119,7 +121,8 @@ impl kernel::InPlaceModule for DmRemapModule {
         // Initialised in this order: the tree exists before a target can be constructed.
         try_pin_init!(Self {
             sysfs: sysfs::Tree::new()?,
-            _reboot: reboot::RebootNotifier::register(sysfs::stop_all_stress)?,
+            _reboot: notifier::Notifier::register(notifier::Chain::Reboot, sysfs::stop_all_stress_reboot)?,
+            _sleep: notifier::Notifier::register(notifier::Chain::Sleep, sysfs::stop_all_stress_sleep)?,
             target <- dm::Registration::new(module),
             test_targets <- TestTargets::new(module),
         })

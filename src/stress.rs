@@ -25,6 +25,7 @@
 //! starts; a worker allocates nothing per I/O.
 
 use crate::clock::now_ns;
+use crate::countdown::Countdown;
 use crate::dm::{IoSlots, Reaped, SlotOp, TargetHandle, MAX_SLOT_BYTES, NAME_LEN};
 use crate::logic::histogram::Histogram;
 use crate::logic::route::{Entry, Lookup};
@@ -33,16 +34,17 @@ use crate::logic::stress::{
     check, choose, fill, mix, regression_params, write_outcome, write_results, write_summary,
     Baseline, Counts, Cursor, FailReason, Kind, Outcome, ParamError, Params, Plan, Results, Rng,
     Stamp, StopReason, Verdict, CLAIM, LISTED_MISMATCHES, MAX_REGION_BLOCKS, MAX_WORKERS,
+    UNKNOWN_RUN,
 };
 use crate::pages::PageHold;
 use crate::random::random_bytes;
 use crate::stats::DeviceStats;
 use crate::table::RemapTable;
-use crate::workqueue::OwnedQueue;
+use crate::workqueue::{cond_resched, OwnedQueue};
 use core::fmt::Write;
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
-use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
+use kernel::sync::atomic::{Acquire, Atomic, Full, Relaxed, Release};
 use kernel::sync::{new_mutex, Arc, Mutex};
 use kernel::time::{delay::fsleep, Delta};
 use kernel::workqueue::{impl_has_work, new_work, Work, WorkItem};
@@ -74,6 +76,7 @@ fn stop_code(o: Outcome) -> u32 {
         Outcome::Stopped(StopReason::Suspend) => 2,
         Outcome::Stopped(StopReason::Remove) => 3,
         Outcome::Stopped(StopReason::Reboot) => 4,
+        Outcome::Stopped(StopReason::Sleep) => 9,
         Outcome::Failed(FailReason::Opened) => 5,
         Outcome::Failed(FailReason::NoMemory) => 6,
         Outcome::Failed(_) => 7,
@@ -89,6 +92,7 @@ fn outcome_of(code: u32) -> Outcome {
         5 => Outcome::Failed(FailReason::Opened),
         6 => Outcome::Failed(FailReason::NoMemory),
         7 => Outcome::Failed(FailReason::Errors),
+        9 => Outcome::Stopped(StopReason::Sleep),
         _ => Outcome::Done,
     }
 }
@@ -188,9 +192,13 @@ struct Run {
     remap_errors: Atomic<u64>,
     /// Tasks still running; the last one to finish ends the run.
     left: Atomic<u32>,
-    /// The device's CPU-cost counters and the table's allocation failures at the start.
+    /// The device's CPU-cost counters, the table's allocation failures and the device's
+    /// written sectors at the start.
     cpu_at_start: [u64; 3],
     alloc_failures_at_start: u64,
+    written_at_start: u64,
+    /// Mismatches logged so far (the first [`LOGGED_MISMATCHES`] are).
+    logged: Atomic<u64>,
     #[pin]
     results: Mutex<Option<KBox<Results>>>,
     #[pin]
@@ -294,6 +302,8 @@ enum Role {
 #[pin_data]
 struct Task {
     run: Arc<Run>,
+    /// The run's tasks not yet returned (see [`Task::run`]).
+    tasks: Arc<Countdown>,
     role: Role,
     #[pin]
     kit: Mutex<Option<Kit>>,
@@ -319,9 +329,17 @@ impl WorkItem for Task {
             }
             Role::Remapper => remapper(run),
         }
-        if run.left.fetch_sub(1, Relaxed) == 1 {
+        // Fully ordered: the last task reads what the others counted.
+        if run.left.fetch_sub(1, Full) == 1 {
             finish(run);
         }
+        // The task's references (to the run, and through it to the target) go before it
+        // counts itself out: whoever waits for the countdown (the target's suspend and
+        // destructor, `stress_test_stop`) holds the target, so this never drops the last
+        // reference to it, and once the count is zero no task holds it.
+        let tasks = this.tasks.clone();
+        drop(this);
+        tasks.done();
     }
 }
 
@@ -344,6 +362,9 @@ fn io_worker(run: &Run, n: u32, mut kit: Kit) {
         }
         if writes && !run.stopping() && run.core.handle().openers() > 0 {
             run.end(Outcome::Failed(FailReason::Opened));
+        }
+        if !run.stopping() && run.core.handle().disk_dead() {
+            run.end(Outcome::Stopped(StopReason::Remove));
         }
         if run.stopping() {
             if slots.outstanding() == 0 {
@@ -380,7 +401,14 @@ fn io_worker(run: &Run, n: u32, mut kit: Kit) {
                 run.release(run.blocks_of(plan.unit));
             }
         }
-        slots.wait(POLL_MS);
+        if slots.outstanding() == 0 {
+            // Nothing could be claimed (other workers have those blocks): let them run.
+            fsleep(Delta::from_millis(1));
+        } else {
+            slots.wait(POLL_MS);
+        }
+        // Completions may keep the wait from sleeping; checks of big I/Os take long.
+        cond_resched();
     }
     let mut results = run.results.lock();
     if let Some(r) = &mut *results {
@@ -421,8 +449,23 @@ fn completed(
     let plan = plans[r.index];
     let blocks = run.blocks_of(plan.unit);
     let bytes = slots.bytes() as u64;
-    latency.record(r.latency_ns);
     let ok = r.status.is_ok();
+    if !ok && run.core.handle().disk_dead() {
+        // Failed by the block layer because the device is being removed: it never
+        // reached dm-remap. A write's blocks hold what they held, or not.
+        counts.aborted += 1;
+        if plan.write {
+            if let Some(map) = &run.map {
+                for b in blocks {
+                    map.words[b as usize].store(Stamp::UNKNOWN.word(), Release);
+                }
+            }
+        } else {
+            run.release(blocks);
+        }
+        return;
+    }
+    latency.record(r.latency_ns);
     if plan.write {
         counts.writes += 1;
         counts.write_bytes += bytes;
@@ -449,8 +492,14 @@ fn completed(
         run.release(blocks);
         return;
     }
-    let Some(map) = &run.map else {
+    // Someone else may be writing now: what the read found proves nothing.
+    let Some(map) = run
+        .map
+        .as_ref()
+        .filter(|_| run.core.handle().openers() == 0)
+    else {
         counts.unverified += run.unit_blocks;
+        run.release(blocks);
         return;
     };
     let bb = run.block_bytes;
@@ -464,7 +513,7 @@ fn completed(
             counts.verified += 1;
             if let Err(m) = check(&buf[k * bb..(k + 1) * bb], b, expected) {
                 counts.mismatches += 1;
-                if counts.mismatches <= LOGGED_MISMATCHES {
+                if run.logged.fetch_add(1, Relaxed) < LOGGED_MISMATCHES {
                     let mut line = Line::new();
                     let _ = write!(line, "{m}");
                     pr_err!(
@@ -503,6 +552,7 @@ fn remapper(run: &Run) {
     let mut len = 0usize;
     let mut next_out = 0usize;
     while !run.stopping() && now_ns() < run.end_ns {
+        fsleep(Delta::from_millis(REMAP_PAUSE_MS));
         let full = len == HOT;
         if !full {
             let b = rng.below(run.region_blocks);
@@ -530,7 +580,6 @@ fn remapper(run: &Run) {
         } else {
             unremap_oldest(run, &held, &mut next_out, &mut len);
         }
-        fsleep(Delta::from_millis(REMAP_PAUSE_MS));
     }
     while len > 0 {
         unremap_oldest(run, &held, &mut next_out, &mut len);
@@ -597,11 +646,15 @@ fn finish(run: &Arc<Run>) {
         .alloc_failures
         .load(Relaxed)
         .wrapping_sub(run.alloc_failures_at_start);
+    let written = core.handle().written_sectors();
+    let own = (r.counts.write_bytes) >> 9;
+    r.foreign_write_sectors = written
+        .wrapping_sub(run.written_at_start)
+        .saturating_sub(own);
     r.judge();
     drop(run.pressure.lock().take());
     if let Some(map) = &run.map {
-        map.written_at_end
-            .store(core.handle().written_sectors(), Relaxed);
+        map.written_at_end.store(written, Relaxed);
     }
     let mut line = Line::new();
     let _ = write_outcome(&mut line, &r);
@@ -699,6 +752,7 @@ fn new_results(run: u32, params: Params) -> Result<KBox<Results>> {
             pressure_mb: 0,
             pressure_refused: 0,
             io_path_alloc_failures: 0,
+            foreign_write_sectors: 0,
             mismatch_list: [None; LISTED_MISMATCHES],
         }),
         GFP_KERNEL,
@@ -719,8 +773,11 @@ struct State {
     host: Option<Host>,
     /// The run going on, until its last task ends it.
     run: Option<Arc<Run>>,
-    /// The queue the runs' tasks run on (made at the first run, kept with the device;
-    /// tasks never hold it, so it is never destroyed from its own work).
+    /// The last run's tasks not yet returned, and its target (`StressHost::id`).
+    tasks: Option<(usize, Arc<Countdown>)>,
+    /// The queue the runs' tasks run on (made at the first run, kept with the device; it
+    /// goes with the device, which a task never holds the last reference to, see
+    /// [`Task::run`]).
     queue: Option<Arc<OwnedQueue>>,
     allow_writes: bool,
     next_run: u32,
@@ -746,6 +803,7 @@ impl Stress {
             state <- new_mutex!(State {
                 host: None,
                 run: None,
+                tasks: None,
                 queue: None,
                 allow_writes: false,
                 next_run: 1,
@@ -775,7 +833,7 @@ impl Stress {
     /// and this returns when the run's tasks have returned (so none holds the target any
     /// more). Sleeps.
     pub(crate) fn detach(&self, id: usize, why: StopReason) {
-        let (host, run) = {
+        let (host, tasks) = {
             let mut s = self.state.lock();
             if why == StopReason::Remove && s.map.as_ref().is_some_and(|m| m.host == id) {
                 s.map = None;
@@ -785,12 +843,20 @@ impl Stress {
             } else {
                 None
             };
-            (host, s.run.clone().filter(|r| r.core.id() == id))
+            if let Some(run) = s.run.as_ref().filter(|r| r.core.id() == id) {
+                run.end(Outcome::Stopped(why));
+            }
+            // The last run's tasks may still be returning after it ended.
+            let tasks = s
+                .tasks
+                .as_ref()
+                .filter(|(core, _)| *core == id)
+                .map(|(_, t)| t.clone());
+            (host, tasks)
         };
-        if let Some(run) = run {
-            run.end(Outcome::Stopped(why));
-            drop(run);
-            self.wait_idle();
+        // Not under the lock: the last task takes it to hand over its results.
+        if let Some(t) = tasks {
+            t.wait();
         }
         // The host's `Arc<Core>` goes outside the lock.
         drop(host);
@@ -799,22 +865,18 @@ impl Stress {
     /// Stops the run going on, if any, and waits for its tasks; `false` if none was going.
     /// Sleeps.
     pub(crate) fn stop(&self, why: StopReason) -> bool {
-        let Some(run) = self.state.lock().run.clone() else {
-            return false;
+        let tasks = {
+            let s = self.state.lock();
+            let Some(run) = s.run.as_ref() else {
+                return false;
+            };
+            run.end(Outcome::Stopped(why));
+            s.tasks.as_ref().map(|(_, t)| t.clone())
         };
-        run.end(Outcome::Stopped(why));
-        drop(run);
-        self.wait_idle();
-        true
-    }
-
-    /// Waits until the engine's queue has run everything queued before. Sleeps.
-    fn wait_idle(&self) {
-        // Not under the lock: the last task of a run takes it to hand over its results.
-        let queue = self.state.lock().queue.clone();
-        if let Some(q) = queue {
-            q.flush();
+        if let Some(t) = tasks {
+            t.wait();
         }
+        true
     }
 }
 
@@ -885,6 +947,14 @@ impl Stress {
     ) -> Result {
         let mut s = self.state.lock();
         let s = &mut *s;
+        // An ended run's tasks may still be returning (moments): one run's tasks at a time,
+        // so that a target's detach knows which to wait for. (Waited for under the lock
+        // only once the run ended: its last task takes the lock to hand over its results.)
+        if s.run.is_none() {
+            if let Some((_, t)) = s.tasks.take() {
+                t.wait();
+            }
+        }
         let Some(host) = s.host.as_ref() else {
             return Err(refuse(
                 "?",
@@ -905,13 +975,17 @@ impl Stress {
         if s.run.is_some() {
             return Err(refuse(dev, EBUSY, "a run is going on"));
         }
-        if params.kind.writes() {
+        let writes = params.kind.writes();
+        if writes {
             if !s.allow_writes {
                 return Err(refuse(
                     dev,
                     EPERM,
                     "it writes, and stress/allow_writes is 0 (its data would be overwritten)",
                 ));
+            }
+            if !core.handle().writable() {
+                return Err(refuse(dev, EROFS, "it writes, and the device is read-only"));
             }
             if core.handle().openers() > 0 {
                 return Err(refuse(
@@ -943,7 +1017,7 @@ impl Stress {
                 s.map = None;
             }
         }
-        if params.kind.writes() && s.map.is_none() {
+        if writes && s.map.is_none() {
             let map = StampMap::new(region_blocks, host_id)
                 .map_err(|e| refuse(dev, e, "no memory for the block stamps"))?;
             s.map = Some(Arc::new(map, GFP_KERNEL)?);
@@ -958,23 +1032,21 @@ impl Stress {
         let id = s.next_run;
         let mut results = new_results(id, params)?;
         results.region_blocks = region_blocks;
-        let mut pressure = None;
-        if purpose == Purpose::Pressure {
-            let pages =
-                pressure_mb.saturating_mul(1 << 20) / u64::from(kernel::page::PAGE_SIZE as u32);
-            let (hold, refused) = PageHold::take(usize::try_from(pages).map_err(|_| EINVAL)?)?;
-            results.pressure_mb = (hold.len() as u64 * kernel::page::PAGE_SIZE as u64) >> 20;
-            results.pressure_refused = refused;
-            pressure = Some(hold);
-        }
         let mut seed = [0u8; 8];
         random_bytes(&mut seed);
         let now = now_ns();
-        let map = if params.kind.writes() || s.map.is_some() {
-            s.map.clone()
-        } else {
+        // A read run of a device someone has open checks nothing: they may write.
+        let map = if !writes && core.handle().openers() > 0 {
+            if s.map.is_some() {
+                pr_info!(
+                    "{dev}: stress: the device is open; this run does not check what it reads\n"
+                );
+            }
             None
+        } else {
+            s.map.clone()
         };
+        let written_at_start = core.handle().written_sectors();
         let cpu_at_start = cpu_counters(&*core);
         let alloc_failures_at_start = core.table().counters.alloc_failures.load(Relaxed);
         let (first_sector, block_shift) = (core.first_sector(), core.block_shift());
@@ -1004,14 +1076,18 @@ impl Stress {
                 left: Atomic::new(0),
                 cpu_at_start,
                 alloc_failures_at_start,
+                written_at_start,
+                logged: Atomic::new(0),
                 results <- new_mutex!(Some(results)),
-                pressure <- new_mutex!(pressure),
+                pressure <- new_mutex!(None),
             }),
             GFP_KERNEL,
         )?;
         // Everything each task needs, before any starts.
         let remapper = params.kind == Kind::RemapHeavy;
-        let mut tasks = KVec::with_capacity(params.workers as usize + 1, GFP_KERNEL)?;
+        let count = params.workers + u32::from(remapper);
+        let countdown = Arc::new(Countdown::new(count as i32), GFP_KERNEL)?;
+        let mut tasks = KVec::with_capacity(count as usize, GFP_KERNEL)?;
         for n in 0..params.workers {
             let qd = params.queue_depth as usize;
             let mut plans = KVec::with_capacity(qd, GFP_KERNEL)?;
@@ -1030,12 +1106,29 @@ impl Stress {
                 plans,
                 latency: KBox::init(histogram(), GFP_KERNEL)?,
             };
-            tasks.push(new_task(&run, Role::Io(n), Some(kit))?, GFP_KERNEL)?;
+            tasks.push(
+                new_task(&run, &countdown, Role::Io(n), Some(kit))?,
+                GFP_KERNEL,
+            )?;
         }
         if remapper {
-            tasks.push(new_task(&run, Role::Remapper, None)?, GFP_KERNEL)?;
+            tasks.push(
+                new_task(&run, &countdown, Role::Remapper, None)?,
+                GFP_KERNEL,
+            )?;
         }
-        run.left.store(tasks.len() as u32, Relaxed);
+        run.left.store(count, Relaxed);
+        // The memory pressure last: nothing the run needs is allocated under it.
+        if purpose == Purpose::Pressure {
+            let pages =
+                pressure_mb.saturating_mul(1 << 20) / u64::from(kernel::page::PAGE_SIZE as u32);
+            let (hold, refused) = PageHold::take(usize::try_from(pages).map_err(|_| EINVAL)?)?;
+            if let Some(r) = &mut *run.results.lock() {
+                r.pressure_mb = (hold.len() as u64 * kernel::page::PAGE_SIZE as u64) >> 20;
+                r.pressure_refused = refused;
+            }
+            *run.pressure.lock() = Some(hold);
+        }
         pr_info!(
             "{dev}: stress run {id}: type {} ({}) workers {} queue_depth {} io_bytes {} duration_ms {} region_blocks {}{}\n",
             params.kind.number(),
@@ -1052,8 +1145,10 @@ impl Stress {
                 Purpose::Pressure => " (memory_pressure_test)",
             }
         );
-        s.next_run = id.wrapping_add(1).max(1);
+        // Run numbers stay below the stamps' "unknown" run.
+        s.next_run = if id + 1 >= UNKNOWN_RUN { 1 } else { id + 1 };
         s.run = Some(run);
+        s.tasks = Some((host_id, countdown));
         let queue = s.queue.clone().ok_or(EINVAL)?;
         for t in tasks {
             // A task is queued once, so it cannot be queued already.
@@ -1067,6 +1162,14 @@ impl Stress {
         let mut s = self.state.lock();
         if s.run.as_ref().is_some_and(|x| Arc::ptr_eq(x, run)) {
             s.run = None;
+        }
+        // Others wrote during the run: the stamps no longer say what the blocks hold.
+        if r.foreign_write_sectors > 0 || r.outcome == Outcome::Failed(FailReason::Opened) {
+            if let (Some(a), Some(b)) = (&s.map, &run.map) {
+                if Arc::ptr_eq(a, b) {
+                    s.map = None;
+                }
+            }
         }
         if run.purpose == Purpose::Regression {
             s.regression = if r.outcome != Outcome::Done {
@@ -1187,10 +1290,16 @@ impl Stress {
     }
 }
 
-fn new_task(run: &Arc<Run>, role: Role, kit: Option<Kit>) -> Result<Arc<Task>> {
+fn new_task(
+    run: &Arc<Run>,
+    tasks: &Arc<Countdown>,
+    role: Role,
+    kit: Option<Kit>,
+) -> Result<Arc<Task>> {
     Arc::pin_init(
         pin_init!(Task {
             run: run.clone(),
+            tasks: tasks.clone(),
             role,
             kit <- new_mutex!(kit),
             work <- new_work!("Task::work"),

@@ -382,10 +382,13 @@ impl Operations for RemapTarget {
     fn presuspend(&self) {
         // A stress run stops first: it submits I/O to the device (which the suspend waits
         // for), and its remap-heavy moves take the writer lock.
-        self.core
-            .dev
-            .stress
-            .detach(self.core.id(), StopReason::Suspend);
+        // `dmsetup remove` marks the disk dead before it suspends.
+        let why = if self.core.handle.disk_dead() {
+            StopReason::Remove
+        } else {
+            StopReason::Suspend
+        };
+        self.core.dev.stress.detach(self.core.id(), why);
         // The scan stops within a chunk (and saves its position); it goes on when a
         // table of the device resumes.
         self.stop_scan();

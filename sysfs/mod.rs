@@ -20,6 +20,7 @@ mod files;
 
 use crate::dm::{TargetHandle, NAME_LEN};
 use crate::kobject::{self, AttrTables, Dir};
+use crate::logic::stress::StopReason;
 use crate::stats::DeviceStats;
 use crate::stress::Stress;
 use crate::table::TableView;
@@ -202,8 +203,17 @@ impl Entry {
     }
 }
 
-/// Stops every device's stress run and waits for it (at reboot). Sleeps.
-pub(crate) fn stop_all_stress() {
+/// Stops every device's stress run and waits for it, at reboot. Sleeps.
+pub(crate) fn stop_all_stress_reboot() {
+    stop_all_stress(StopReason::Reboot);
+}
+
+/// The same before a system suspend or hibernation.
+pub(crate) fn stop_all_stress_sleep() {
+    stop_all_stress(StopReason::Sleep);
+}
+
+fn stop_all_stress(why: StopReason) {
     let devices = {
         let reg = REGISTRY::lock();
         let mut v = KVec::new();
@@ -216,7 +226,7 @@ pub(crate) fn stop_all_stress() {
     // Outside the registry lock: the runs' last tasks do not take it, but a device's
     // directory may be going away meanwhile.
     for d in devices.iter() {
-        d.stress.stop(crate::logic::stress::StopReason::Reboot);
+        d.stress.stop(why);
     }
 }
 

@@ -148,9 +148,19 @@ if extra_wanted reboot; then
 	truncate -s 16M "$d/spare.img"
 	truncate -s 80M "$d/ref.img"
 	for phase in write verify; do
-		vm_script "reboot-$phase" 1 --disk "$d/main.img" --disk "$d/spare.img" \
+		DMR_VM_LOG="$logs/reboot-$phase.console" vm_script "reboot-$phase" 1 \
+			--disk "$d/main.img" --disk "$d/spare.img" \
 			--disk "$d/ref.img" "$ROOT/tests/vm/reboot.sh" "$phase"
 	done
+	# The stress run going on when the first VM rebooted was stopped by the reboot (its
+	# end is logged after the guest script, as the kernel reboots).
+	if sed -n '/^DMR-VM-EXIT=/,$p' "$logs/reboot-write.console" |
+		grep -q 'stress run 1: .* stopped$' &&
+		grep -q 'stress run 1: End of test: SUCCESS' "$logs/reboot-write.console"; then
+		record PASS "vm:reboot:stress-stopped-by-reboot"
+	else
+		record FAIL "vm:reboot:stress-stopped-by-reboot"
+	fi
 fi
 
 if extra_wanted load; then

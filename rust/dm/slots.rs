@@ -135,7 +135,9 @@ impl IoSlots {
         let sink_ptr: *const Sink = &*sink;
         let mut slots = KVec::with_capacity(count, GFP_KERNEL)?;
         for _ in 0..count {
-            let mut buf = KVec::with_capacity(bytes, GFP_KERNEL)?;
+            // Large buffers are high-order allocations: a refusal is reported (ENOMEM), not
+            // warned about.
+            let mut buf = KVec::with_capacity(bytes, GFP_KERNEL | __GFP_NOWARN)?;
             buf.resize(bytes, 0u8, GFP_KERNEL)?;
             let slot = KBox::pin_init(
                 pin_init!(Slot {
@@ -206,16 +208,21 @@ impl IoSlots {
     /// `EBUSY` if the slot is not idle.
     pub(crate) fn submit(&mut self, index: usize, sector: u64, op: SlotOp) -> Result {
         let bdev = self.target.disk_bdev();
-        let slot = self.slots.get(index).ok_or(EINVAL)?;
+        let slot = self.slots.get_mut(index).ok_or(EINVAL)?;
         if slot.state.load(Acquire) != IDLE {
             return Err(EBUSY);
         }
+        // SAFETY: `buf` is not structurally pinned (see `buf_mut`); the device writes into
+        // it, so the pointer comes from a mutable borrow.
+        let data = unsafe { slot.as_mut().get_unchecked_mut() }
+            .buf
+            .as_mut_ptr();
+        let slot = &**slot;
         let opf = match op {
             SlotOp::Read => bindings::DMR_REQ_OP_READ,
             SlotOp::Write => bindings::DMR_REQ_OP_WRITE,
         };
         let bio = slot.bio.get();
-        let data = slot.buf.as_ptr().cast_mut();
         slot.state.store(IN_FLIGHT, Relaxed);
         slot.submit_ns.store(now_ns(), Relaxed);
         self.sink.in_flight.fetch_add(1, Relaxed);

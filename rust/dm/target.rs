@@ -276,11 +276,25 @@ impl TargetHandle {
         unsafe { bindings::dmr_dm_disk_part0(self.md()) }
     }
 
-    /// Sectors written to the dm device, as the block layer counts them
+    /// Sectors written or discarded on the dm device, as the block layer counts them
     /// (`/sys/block/dm-N/stat`; stays 0 with the queue's `iostats` off).
     pub(crate) fn written_sectors(&self) -> u64 {
         // SAFETY: As in `disk_bdev`; the per-CPU statistics are summed without a lock.
         unsafe { bindings::dmr_part_stat_write_sectors(self.disk_bdev()) as u64 }
+    }
+
+    /// Whether the dm device's disk is dead: `dmsetup remove` marks it so before it
+    /// suspends the device, and I/O submitted to it fails from then on.
+    pub(crate) fn disk_dead(&self) -> bool {
+        // SAFETY: As in `disk_bdev`; the flag is read with `test_bit`.
+        unsafe { bindings::dmr_dm_disk_dead(self.md()) }
+    }
+
+    /// Whether the dm device may be written: not set read-only, and its table loaded for
+    /// writing (not `dmsetup create -r`).
+    pub(crate) fn writable(&self) -> bool {
+        // SAFETY: As in `disk_bdev`; the target's table (`ti->table`) is valid with it.
+        unsafe { bindings::dmr_dm_writable(self.md(), (*self.0.as_ptr()).table) }
     }
 
     /// How many times the dm device is open (`disk_openers`: mounts, processes, holders

@@ -30,6 +30,9 @@ unsigned long dmr_part_stat_sectors(struct block_device *part);
 unsigned long dmr_part_stat_write_sectors(struct block_device *part);
 struct block_device *dmr_bdev_whole(struct block_device *bdev);
 unsigned int dmr_disk_openers(struct mapped_device *md);
+struct dm_table;
+bool dmr_dm_disk_dead(struct mapped_device *md);
+bool dmr_dm_writable(struct mapped_device *md, struct dm_table *t);
 
 struct bio_vec dmr_bio_iter_iovec(struct bio *bio, const struct bvec_iter *iter);
 void dmr_bio_advance_iter(const struct bio *bio, struct bvec_iter *iter, unsigned int bytes);
@@ -74,5 +77,9 @@ void dmr_attr_init(struct attribute *attr);
 
 void dmr_wait_var_event_zero(int *var);
 long dmr_wait_var_below(int *var, int below, unsigned long timeout);
+void dmr_cond_resched(void);
+struct notifier_block;
+int dmr_register_pm_notifier(struct notifier_block *nb);
+int dmr_unregister_pm_notifier(struct notifier_block *nb);
 
 #endif /* DM_REMAP_HELPERS_H */

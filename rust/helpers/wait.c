@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
+#include <linux/sched.h>
+#include <linux/suspend.h>
 #include <linux/wait_bit.h>
 
 /* wait_var_event is a macro over its condition: here, until *var is 0. */
@@ -12,4 +14,20 @@ void dmr_wait_var_event_zero(int *var)
 long dmr_wait_var_below(int *var, int below, unsigned long timeout)
 {
 	return wait_var_event_timeout(var, READ_ONCE(*var) < below, timeout);
+}
+
+void dmr_cond_resched(void)
+{
+	cond_resched();
+}
+
+/* register_pm_notifier is an inline stub without CONFIG_PM_SLEEP. */
+int dmr_register_pm_notifier(struct notifier_block *nb)
+{
+	return register_pm_notifier(nb);
+}
+
+int dmr_unregister_pm_notifier(struct notifier_block *nb)
+{
+	return unregister_pm_notifier(nb);
 }

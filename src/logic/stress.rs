@@ -556,6 +556,7 @@ pub enum StopReason {
     Suspend,
     Remove,
     Reboot,
+    Sleep,
 }
 
 impl StopReason {
@@ -565,6 +566,7 @@ impl StopReason {
             StopReason::Suspend => "device suspended",
             StopReason::Remove => "device removed",
             StopReason::Reboot => "reboot",
+            StopReason::Sleep => "system suspend or hibernation",
         }
     }
 }
@@ -605,8 +607,12 @@ pub struct Counts {
     pub mismatches: u64,
     /// Blocks read whose content was checked.
     pub verified: u64,
-    /// Blocks read that the engine never wrote (or whose write failed): not checked.
+    /// Blocks read that the engine never wrote (or whose write failed), or read while
+    /// someone else had the device open: not checked.
     pub unverified: u64,
+    /// I/Os that failed because the device was being removed (not counted as reads,
+    /// writes or errors: they never reached dm-remap).
+    pub aborted: u64,
 }
 
 impl Counts {
@@ -620,6 +626,7 @@ impl Counts {
         self.mismatches += o.mismatches;
         self.verified += o.verified;
         self.unverified += o.unverified;
+        self.aborted += o.aborted;
     }
 
     pub fn ios(&self) -> u64 {
@@ -659,6 +666,9 @@ pub struct Results {
     pub pressure_refused: u64,
     /// I/Os dm-remap failed because it could not allocate memory, over the run.
     pub io_path_alloc_failures: u64,
+    /// Sectors written or discarded on the device by others during the run (then
+    /// mismatches may be theirs, and what the engine wrote is not checked later).
+    pub foreign_write_sectors: u64,
     pub mismatch_list: [Option<Mismatch>; LISTED_MISMATCHES],
 }
 
@@ -681,6 +691,7 @@ impl Results {
             pressure_mb: 0,
             pressure_refused: 0,
             io_path_alloc_failures: 0,
+            foreign_write_sectors: 0,
             mismatch_list: [None; LISTED_MISMATCHES],
         }
     }
@@ -727,12 +738,21 @@ pub fn write_outcome(out: &mut impl Write, r: &Results) -> fmt::Result {
     match r.outcome {
         Outcome::Done => write!(out, "done"),
         Outcome::Stopped(_) => write!(out, "stopped"),
-        Outcome::Failed(FailReason::Mismatches) => write!(
-            out,
-            "failed: {} data mismatches (first at block {})",
-            r.counts.mismatches,
-            r.mismatch_list[0].map_or(0, |m| m.block)
-        ),
+        Outcome::Failed(FailReason::Mismatches) => {
+            write!(
+                out,
+                "failed: {} data mismatches (first at block {}",
+                r.counts.mismatches,
+                r.mismatch_list[0].map_or(0, |m| m.block)
+            )?;
+            if r.foreign_write_sectors > 0 {
+                write!(
+                    out,
+                    "; the device was also written by others during the run"
+                )?;
+            }
+            write!(out, ")")
+        }
         Outcome::Failed(FailReason::Errors) => write!(
             out,
             "failed: {} I/O errors ({} reads, {} writes)",
@@ -800,6 +820,8 @@ pub fn write_results(out: &mut impl Write, r: &Results) -> fmt::Result {
     writeln!(out, "pressure_mb {}", r.pressure_mb)?;
     writeln!(out, "pressure_alloc_refused {}", r.pressure_refused)?;
     writeln!(out, "io_path_alloc_failures {}", r.io_path_alloc_failures)?;
+    writeln!(out, "aborted_ios {}", c.aborted)?;
+    writeln!(out, "foreign_write_sectors {}", r.foreign_write_sectors)?;
     for m in r.mismatch_list.iter().flatten() {
         writeln!(out, "mismatch {m}")?;
     }

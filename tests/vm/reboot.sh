@@ -2,7 +2,8 @@
 # Remaps survive a reboot: run once with "write", then in a new VM with "verify", with the
 # same three disk images: /dev/vda main, /dev/vdb spare, /dev/vdc reference data. So does
 # a running background scan, cut by the reboot without a clean removal: it goes on after
-# it from the position it saved (every 30 s of scanning), not from block 0.
+# it from the position it saved (every 30 s of scanning), not from block 0. A stress run
+# going on at the reboot is stopped by it (run_tests.sh finds its end in the console log).
 . /tests/vm/lib.sh
 set -e
 phase=$1
@@ -39,6 +40,13 @@ write)
 	echo "$saved" | dd of=/dev/vdc bs=4096 seek=$((blocks + 1)) conv=sync oflag=direct 2>/dev/null
 	echo "scan position before the reboot: $(cat $scan/position), saved: $saved"
 	[ "${saved:-0}" -gt 0 ] && result PASS reboot:scan-write || result FAIL reboot:scan-write
+	# A read run of 10 minutes, going on when the VM reboots: the reboot stops it, and its
+	# end goes to the console.
+	echo 7 >/proc/sys/kernel/printk
+	echo "1 4 600000 8" >/sys/kernel/dm_remap/r0/stress/stress_test_start
+	sleep 1
+	grep -q '^running' /sys/kernel/dm_remap/r0/stress/stress_test_status &&
+		result PASS reboot:stress-running || result FAIL reboot:stress-running
 	sync
 	;;
 verify)

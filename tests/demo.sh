@@ -85,6 +85,16 @@ done
 run cat /sys/kernel/dm_remap/demo/scanner/unreadable
 run dmsetup message demo 0 query 60000
 run dmsetup status demo
+echo "# a write to the failing block remaps it; then the in-kernel stress engine checks the device"
+dd if=/dev/zero of=/dev/mapper/demo bs=4k seek=60000 count=1 oflag=direct 2>/dev/null
+run dmsetup message demo 0 query 60000
+echo 1 >/sys/kernel/dm_remap/demo/stress/allow_writes
+run sh -c 'echo "4 8 5000 16" >/sys/kernel/dm_remap/demo/stress/stress_test_start'
+while grep -q '^running' /sys/kernel/dm_remap/demo/stress/stress_test_status; do sleep 1; done
+run cat /sys/kernel/dm_remap/demo/stress/stress_test_status
+grep -E '^(type_name|workers|queue_depth|ios|reads|writes|read_iops|write_iops|latency_p99_ns|errors|verify_mismatches|verified_blocks)' \
+	/sys/kernel/dm_remap/demo/stress/stress_test_results
+dmesg | grep 'stress run' | tail -n 2
 echo "# a bad table line is refused with a reason in the kernel log"
 echo "0 $len remap /dev/mapper/failing /dev/loop1 0 0" | dmsetup create bad 2>&1 || true
 dmesg | grep 'remap:' | tail -n 1

@@ -852,12 +852,12 @@ pub fn write_summary(out: &mut impl Write, r: &Results) -> fmt::Result {
 }
 
 /// The fixed workload of `regression_test`: random reads of one block, 4 workers at queue
-/// depth 8, for 5 seconds.
+/// depth 8, for 2 seconds.
 pub fn regression_params(block_bytes: u32) -> Params {
     Params {
         kind: Kind::RandRead,
         workers: 4,
-        duration_ms: 5_000,
+        duration_ms: 2_000,
         queue_depth: 8,
         io_bytes: block_bytes,
     }

@@ -20,7 +20,7 @@ cat $s/regression_test
 grep -Eq '^BASELINE recorded: mean latency [0-9]+ ns, [0-9]+ IOPS$' $s/regression_test ||
 	fail "no baseline"
 [ "$(stress_res type)" = 1 ] && [ "$(stress_res workers)" = 4 ] &&
-	[ "$(stress_res queue_depth)" = 8 ] && [ "$(stress_res duration_ms)" = 5000 ] ||
+	[ "$(stress_res queue_depth)" = 8 ] && [ "$(stress_res duration_ms)" = 2000 ] ||
 	fail "not the fixed workload"
 echo 1 >$s/regression_test
 stress_wait

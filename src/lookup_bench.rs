@@ -30,9 +30,12 @@
 
 use crate::clock::now_ns;
 use crate::kobject::ShowBuf;
+use crate::logic::alloc::bitmap_words;
 use crate::logic::args::parse_u64;
+use crate::logic::filter::FilterShape;
 use crate::logic::layout::{SpareLayout, DEFAULT_METADATA_COPIES};
 use crate::logic::route::{self, Access, Destination, Entry, Lookup, Route};
+use crate::maple::available_bytes;
 use crate::random::random_bytes;
 use crate::table::RemapTable;
 use kernel::alloc::KVVec;
@@ -40,10 +43,15 @@ use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Release};
 
 /// Most entries a run builds: 2^24. The largest filter (4 MiB) is filled with ones past
-/// that many keys (`FilterShape::saturates_after`), and the tree takes about 1 GiB.
+/// that many keys (`FilterShape::saturates_after`); the tree then takes about 850 MiB
+/// (about 50 bytes per entry).
 pub(crate) const MAX_ENTRIES: u64 = 1 << 24;
 /// Most lookups a run makes: 2^24 (their blocks take 4 bytes each, 64 MiB).
 pub(crate) const MAX_LOOKUPS: u64 = 1 << 24;
+/// Bytes of memory an entry is allowed for in the check before a run ([`fits`]): the tree
+/// took 48 MiB for 1,000,000 entries (about 50 bytes each), plus its nodes replaced in RCU
+/// mode and not yet freed.
+const BYTES_PER_ENTRY: u64 = 64;
 /// Block size of the private table (the default of a table line).
 const BLOCK_BYTES: u32 = 4096;
 /// Sectors per block, and its log2.
@@ -92,8 +100,8 @@ pub(crate) fn show(out: &mut ShowBuf<'_>) -> Result {
 
 /// `lookup_benchmark` write: parses `<entries> <lookups>` and runs. Bad input (not two
 /// decimal numbers separated by one space, 0, above [`MAX_ENTRIES`] or [`MAX_LOOKUPS`]):
-/// `EINVAL`; a run going on: `EBUSY`; no memory: `ENOMEM`. On any error the previous
-/// figures stay.
+/// `EINVAL`; a run going on: `EBUSY`; no memory, or less than twice what the run needs
+/// available ([`fits`]): `ENOMEM`. On any error the previous figures stay.
 pub(crate) fn store(input: &[u8]) -> Result {
     let (entries, lookups) = parse(input)?;
     let _running = Running::claim()?;
@@ -201,6 +209,21 @@ fn layout_for(entries: u64) -> Result<SpareLayout> {
     }
 }
 
+/// Whether a run of `entries` entries and `lookups` lookups over `layout` needs at most half
+/// the memory available. The tree's nodes are allocated with `GFP_NOIO`, which waits for
+/// memory instead of failing: a run larger than memory would hang in the allocator (a run of
+/// 7,000,000 entries in a 320 MiB VM had not ended after 15 minutes), so it is refused
+/// before it starts.
+fn fits(entries: u64, lookups: u64, layout: &SpareLayout) -> bool {
+    let filter = FilterShape::for_entries(layout.data_blocks()).words() as u64 * 8;
+    let bitmap = bitmap_words(layout) as u64 * 8;
+    let need = entries
+        .saturating_mul(BYTES_PER_ENTRY)
+        .saturating_add(lookups * 4)
+        .saturating_add(filter + bitmap);
+    need <= available_bytes() / 2
+}
+
 /// `n` blocks `keys.key(from + below(span))`, as `u32` (keys are below 2^30).
 fn draw(keys: &Keys, rng: &mut Rng, n: u64, from: u64, span: u64) -> Result<KVVec<u32>> {
     let len = usize::try_from(n).map_err(|_| EINVAL)?;
@@ -267,6 +290,10 @@ fn measure(entries: u64, lookups: u64) -> Result<Figures> {
         w.copy_from_slice(s);
         u64::from_ne_bytes(w)
     });
+    let layout = layout_for(entries)?;
+    if !fits(entries, lookups, &layout) {
+        return Err(ENOMEM);
+    }
     let keys = Keys::new(a);
     let mut rng = Rng::new(b);
     let hits = lookups - lookups / 2;
@@ -274,7 +301,7 @@ fn measure(entries: u64, lookups: u64) -> Result<Figures> {
     let hit_blocks = draw(&keys, &mut rng, hits, 0, entries)?;
     let miss_blocks = draw(&keys, &mut rng, misses, entries, (1 << KEY_BITS) - entries)?;
 
-    let table = RemapTable::new(layout_for(entries)?, BLOCK_BYTES)?;
+    let table = RemapTable::new(layout, BLOCK_BYTES)?;
     let insert_ns = {
         // The private table's own writer lock. The keys are computed in the loop: a dozen
         // instructions beside an insert's thousands.

@@ -1,10 +1,11 @@
 # /sys/kernel/dm_remap/lookup_benchmark: reads "0 0 0 0" before any run; a run gives four
 # decimal fields with the entries and lookups written and nonzero costs, and a kernel log
-# line with hits and misses apart; every bad write is refused with EINVAL and keeps the
-# previous result; a write while a run goes on gets EBUSY and a read then shows the
-# previous result; a 1,000,000-entry run completes and frees its table (slab and vmalloc
-# back where they were); the module unloads afterwards. No timing is judged here (the
-# goals are checked by scripts/bench under icount).
+# line with hits and misses apart; every bad write is refused with EINVAL, one larger than
+# memory allows with ENOMEM, and the previous result stays; a write while a run goes on
+# gets EBUSY and a read then shows the previous result; a 1,000,000-entry run completes
+# and frees its table (slab and vmalloc back where they were); the module unloads
+# afterwards. No timing is judged here (the goals are checked by scripts/bench under
+# icount).
 load_module
 f=/sys/kernel/dm_remap/lookup_benchmark
 [ "$(stat -c %a $f)" = 644 ] || fail "mode $(stat -c %a $f)"
@@ -45,6 +46,22 @@ for v in " " 1000 "1000 " " 1000 1000" "1000  1000" "1000${tab}1000" "1000 1000 
 	[ "$(cat $f)" = "$before" ] || fail "'$v' changed the result to '$(cat $f)'"
 done
 expect_einval $f "1000 1000 "
+
+# A run that needs more than half the available memory is refused with ENOMEM before it
+# starts (the tree allocates with GFP_NOIO, which would wait for memory rather than fail).
+# At the limit it needs 16,777,216 x 64 bytes plus 64 MiB of lookups and 6 MiB of filter
+# and bitmap: refused in the suite's 2 GiB VM.
+avail_kb=$(awk '$1 == "MemAvailable:" { print $2 }' /proc/meminfo)
+if [ $((avail_kb / 2)) -lt $(((16777216 * 64 + 16777216 * 4 + 6 * 1048576) / 1024)) ]; then
+	if echo "16777216 16777216" >$f 2>/tmp/dmr-werr; then
+		fail "a run larger than half of MemAvailable ($avail_kb kB) was accepted"
+	fi
+	grep -q 'Cannot allocate memory' /tmp/dmr-werr || fail "too large a run: $(cat /tmp/dmr-werr)"
+	[ "$(cat $f)" = "$before" ] || fail "a refused run changed the result to '$(cat $f)'"
+	echo "16777216 entries refused with ENOMEM, $avail_kb kB available"
+else
+	echo "note: $avail_kb kB available, the ENOMEM check is left out"
+fi
 
 # A 1,000,000-entry run; meanwhile a second write gets EBUSY and a read shows the previous
 # result. Then its memory is back: a leaked table would keep tens of MiB of tree nodes.

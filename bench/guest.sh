@@ -1,9 +1,13 @@
 #!/bin/sh
 # The guest half of scripts/bench (it runs this inside the VM; see docs/performance.md).
 #
-#   guest.sh ROUNDS RUNTIME_S ENTRIES LARGE_ENTRIES OUT_DEV
+#   guest.sh ROUNDS RUNTIME_S ENTRIES LARGE_ENTRIES OUT_DEV [LOOKUP_SIZES]
 #
-# Builds, over one null_blk device without backing memory (I/O costs only the block
+# First, before any device exists, the table lookup on its own: tests/vm/lookup_bench.sh
+# (/sys/kernel/dm_remap/lookup_benchmark with 1,000,000 lookups) for each number of
+# entries in LOOKUP_SIZES (comma-separated; default 10000,100000,1000000; 0: none), its
+# lines into setup.txt (`lookup_benchmark ...`). Then it
+# builds, over one null_blk device without backing memory (I/O costs only the block
 # layer's and the targets' own work):
 #   raw          the null_blk device itself
 #   linear       dm-linear over it
@@ -33,6 +37,7 @@ runtime=$2
 entries=$3
 large=$4
 out_dev=$5
+lookup_sizes=${6:-10000,100000,1000000}
 out=/tmp/bench
 mkdir -p "$out/raw"
 
@@ -42,6 +47,9 @@ fail() {
 }
 
 insmod "$DMR_MODULE"
+# The table lookup alone (lookup_benchmark; issue 15): tests/vm/lookup_bench.sh.
+sh /tests/vm/lookup_bench.sh "$lookup_sizes" 1000000 >"$out/lookup.txt" ||
+	fail "lookup_benchmark failed: $(cat "$out/lookup.txt")"
 # 1% of the 4 KiB blocks of each table's region are remapped.
 most=$((large > entries ? large : entries))
 gib=$(((most * 100 * 4096 + (1 << 30) - 1) >> 30))
@@ -113,6 +121,7 @@ seqread-128k-qd8:--rw=read,--bs=128k,--iodepth=8"
 	echo "icount ${DMR_TEST_ICOUNT:-0}"
 	echo "entries $entries"
 	echo "large_entries $large"
+	cat "$out/lookup.txt"
 	echo "main_blocks $mblocks"
 	echo "region_blocks $region"
 	echo "stride 100"

@@ -16,7 +16,8 @@
 //! - the table in memory, and who shares it: `table`, `registry`;
 //! - `dmsetup message`: `message`; one target's shared parts: `instance`; per-bio data:
 //!   `per_io`; staged moves: `group`; instrumentation: `stats`;
-//! - the background scanner: `scanner` (the scan), `scan` (its state, kept with the table).
+//! - the background scanner: `scanner` (the scan), `scan` (its state, kept with the table);
+//! - `/sys/kernel/dm_remap/lookup_benchmark`: `lookup_bench`.
 
 #[path = "../rust/mod.rs"]
 mod rust;
@@ -39,6 +40,8 @@ mod instance;
 #[allow(unreachable_pub, dead_code)]
 #[deny(unsafe_code)]
 mod logic;
+#[deny(unsafe_code)]
+mod lookup_bench;
 #[deny(unsafe_code)]
 mod map;
 #[deny(unsafe_code)]
@@ -118,6 +121,7 @@ struct DmRemapModule {
 impl kernel::InPlaceModule for DmRemapModule {
     fn init(module: &'static ThisModule) -> impl PinInit<Self, Error> {
         registry::init();
+        lookup_bench::init();
         // Initialised in this order: the tree exists before a target can be constructed.
         try_pin_init!(Self {
             sysfs: sysfs::Tree::new()?,

@@ -546,6 +546,11 @@ impl Files for Root {
                 show: Some(performance_stats),
                 store: None,
             },
+            File {
+                name: c"lookup_benchmark",
+                show: Some(|_, out| crate::lookup_bench::show(out)),
+                store: Some(|_, input| crate::lookup_bench::store(input)),
+            },
         ],
     }];
 }

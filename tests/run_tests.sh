@@ -219,6 +219,12 @@ if extra_wanted bench; then
 			grep -q '^self remap-empty cpu_ns_per_io=[1-9]' "$d/setup.txt" &&
 			record PASS "bench:instrumentation-compared" ||
 			record FAIL "bench:instrumentation-compared (see $d/results.md, $d/setup.txt)"
+		# lookup_benchmark at 10,000 entries (--quick), with hits and misses, and its goal.
+		grep -q '^lookup_benchmark 10000 1000000 [1-9][0-9]* [1-9][0-9]* hit=[1-9][0-9]* miss=[1-9]' "$d/setup.txt" &&
+			grep -q '^## Table lookup (lookup_benchmark)$' "$d/results.md" &&
+			grep -q '^| lookup_benchmark, 10000 entries | ' "$d/results.md" &&
+			record PASS "bench:lookup-benchmark" ||
+			record FAIL "bench:lookup-benchmark (see $d/results.md, $d/setup.txt)"
 	else
 		tail -n 30 "$logs/bench.log"
 		record FAIL "bench:runs"

@@ -11,6 +11,9 @@
 //! scripts/bench) guest time is guest instructions, so 1e9 / IOPS is the instructions per
 //! I/O of the whole VM (fio included) and runs repeat to ~0.1%; on wall-clock TCG the
 //! ratio in the same round cancels some of the drift between rounds, not most of it.
+//!
+//! setup.txt's `lookup_benchmark` lines (the table lookup alone, tests/vm/lookup_bench.sh)
+//! become a table of their own and, under icount, the targets of [`LOOKUP_TARGETS`].
 
 mod profile;
 
@@ -49,6 +52,10 @@ const TARGETS: &[(&str, &str, &str, f64)] = &[
 /// Issue 12: loading a 1,000,000-entry table takes at most 1e9 instructions (one second of
 /// guest time under icount).
 const LARGE_LOAD_MAX_S: f64 = 1.0;
+
+/// Issue 15: `lookup_benchmark` (half hits, half misses) costs at most this many
+/// instructions per lookup at this many entries, under icount.
+const LOOKUP_TARGETS: &[(u64, u64)] = &[(10_000, 100), (1_000_000, 200)];
 
 /// The configuration without instrumentation (feature argument `no_stats`).
 const INSTR_OFF: &str = "remap-instr-off";
@@ -341,6 +348,79 @@ fn fmt_opt(v: Option<f64>, prec: usize) -> String {
         .map_or("-".to_string(), |x| format!("{x:.prec$}"))
 }
 
+/// One `lookup_benchmark` run: setup.txt's `lookup_benchmark ENTRIES LOOKUPS NS_PER_LOOKUP
+/// NS_PER_INSERT hit=H miss=M walk_hit=WH walk_miss=WM` (the costs from the kernel log, if
+/// bench/guest.sh found them).
+#[derive(Debug, Clone, PartialEq)]
+struct LookupRun {
+    entries: u64,
+    lookups: u64,
+    per_lookup: u64,
+    per_insert: u64,
+    hit: Option<u64>,
+    miss: Option<u64>,
+    walk_hit: Option<u64>,
+    walk_miss: Option<u64>,
+}
+
+impl LookupRun {
+    /// Parses the value of one `lookup_benchmark` line of setup.txt.
+    fn parse(v: &str) -> Option<Self> {
+        let mut words = v.split_whitespace();
+        let mut n = || words.next()?.parse::<u64>().ok();
+        let (entries, lookups, per_lookup, per_insert) = (n()?, n()?, n()?, n()?);
+        let named = |key: &str| {
+            v.split_whitespace()
+                .find_map(|w| w.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+        };
+        Some(Self {
+            entries,
+            lookups,
+            per_lookup,
+            per_insert,
+            hit: named("hit"),
+            miss: named("miss"),
+            walk_hit: named("walk_hit"),
+            walk_miss: named("walk_miss"),
+        })
+    }
+
+    fn json(&self) -> Value {
+        json!({"entries": self.entries, "lookups": self.lookups,
+               "ns_per_lookup": self.per_lookup, "ns_per_insert": self.per_insert,
+               "ns_per_hit": self.hit, "ns_per_miss": self.miss,
+               "ns_per_tree_walk_hit": self.walk_hit, "ns_per_tree_walk_miss": self.walk_miss})
+    }
+}
+
+/// The `lookup_benchmark` runs of setup.txt (one value or a list of them).
+fn lookup_runs(setup: &Map<String, Value>) -> Vec<LookupRun> {
+    match setup.get("lookup_benchmark") {
+        Some(Value::String(v)) => LookupRun::parse(v).into_iter().collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| LookupRun::parse(v.as_str()?))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The [`LOOKUP_TARGETS`] whose size ran, judged only under icount (where nanoseconds are
+/// instructions).
+fn lookup_targets(runs: &[LookupRun], icount: bool) -> Vec<Value> {
+    if !icount {
+        return Vec::new();
+    }
+    LOOKUP_TARGETS
+        .iter()
+        .filter_map(|&(entries, max)| {
+            let r = runs.iter().find(|r| r.entries == entries)?;
+            Some(json!({"entries": entries, "max_instructions": max,
+                        "instructions": r.per_lookup, "met": r.per_lookup <= max}))
+        })
+        .collect()
+}
+
 /// The report of one benchmark directory, as it is written out.
 struct Report {
     /// setup.txt: key -> value, or a list of values for a repeated key.
@@ -359,6 +439,8 @@ struct Report {
     icount: bool,
     /// Seconds the large table took to load.
     large_load: Option<f64>,
+    /// `lookup_benchmark` runs, in the order they ran.
+    lookups: Vec<LookupRun>,
 }
 
 fn main() {
@@ -433,6 +515,7 @@ fn read_report(dir: &Path) -> Report {
         .iter()
         .filter_map(|w| paired_ratio(&runs, w, INSTR_ON, INSTR_OFF).map(|r| (w.clone(), r)))
         .collect();
+    let lookups = lookup_runs(&setup);
     Report {
         setup,
         runs,
@@ -443,6 +526,7 @@ fn read_report(dir: &Path) -> Report {
         overhead,
         icount,
         large_load,
+        lookups,
     }
 }
 
@@ -585,7 +669,9 @@ fn write_json(dir: &Path, r: &Report) {
         .collect();
     let out = json!({"setup": r.setup, "results": by_workload, "targets": r.targets,
                      "instrumentation_ratio": overhead_json, "presence": presence_json,
-                     "large_load_target": load_target(r)});
+                     "large_load_target": load_target(r),
+                     "lookup_benchmark": r.lookups.iter().map(LookupRun::json).collect::<Vec<_>>(),
+                     "lookup_targets": lookup_targets(&r.lookups, r.icount)});
     let json_path = dir.join("results.json");
     std::fs::write(
         &json_path,
@@ -601,6 +687,7 @@ fn markdown(r: &Report) -> String {
     md_workloads(&mut md, r);
     md_instrumentation(&mut md, r);
     md_presence(&mut md, r);
+    md_lookup(&mut md, r);
     md_targets(&mut md, r);
     md
 }
@@ -735,6 +822,43 @@ fn md_presence(md: &mut String, r: &Report) {
     let _ = writeln!(md);
 }
 
+/// The `lookup_benchmark` runs, if any.
+fn md_lookup(md: &mut String, r: &Report) {
+    if r.lookups.is_empty() {
+        return;
+    }
+    let unit = if r.icount { "instructions" } else { "ns" };
+    let _ = writeln!(md, "## Table lookup (lookup_benchmark)\n");
+    let _ = writeln!(
+        md,
+        "/sys/kernel/dm_remap/lookup_benchmark on a private table: the filter, then \
+         `route::route` over the maple tree, as `map` routes a one-block read; half the \
+         lookups hit an entry, half miss. Per lookup = both halves' time over all lookups; \
+         tree walk alone = `mtree_load` without the filter, for the same blocks. In {unit}.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| entries | lookups | per lookup | hit | miss | tree walk alone: hit / miss | per insert |"
+    );
+    let _ = writeln!(md, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let opt = |v: Option<u64>| v.map_or("-".to_string(), |v| v.to_string());
+    for l in &r.lookups {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} / {} | {} |",
+            l.entries,
+            l.lookups,
+            l.per_lookup,
+            opt(l.hit),
+            opt(l.miss),
+            opt(l.walk_hit),
+            opt(l.walk_miss),
+            l.per_insert
+        );
+    }
+    let _ = writeln!(md);
+}
+
 /// Every target and whether it was met.
 fn md_targets(md: &mut String, r: &Report) {
     let _ = writeln!(md, "## Targets\n");
@@ -768,5 +892,78 @@ fn md_targets(md: &mut String, r: &Report) {
             t["large_load_s"],
             if t["met"].as_bool() == Some(true) { "yes" } else { "no" },
         );
+    }
+    for t in lookup_targets(&r.lookups, r.icount) {
+        let _ = writeln!(
+            md,
+            "| lookup_benchmark, {} entries | | | <= {} instructions per lookup | {} | {} |",
+            t["entries"],
+            t["max_instructions"],
+            t["instructions"],
+            if t["met"].as_bool() == Some(true) {
+                "yes"
+            } else {
+                "no"
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = "10000 1000000 259 3512 hit=470 miss=48 walk_hit=327 walk_miss=309";
+
+    #[test]
+    fn lookup_line() {
+        let r = LookupRun::parse(LINE).expect("parses");
+        assert_eq!(
+            r,
+            LookupRun {
+                entries: 10_000,
+                lookups: 1_000_000,
+                per_lookup: 259,
+                per_insert: 3512,
+                hit: Some(470),
+                miss: Some(48),
+                walk_hit: Some(327),
+                walk_miss: Some(309),
+            }
+        );
+        // Without the kernel log's costs, the line alone.
+        let r = LookupRun::parse("1000 10 5 6").expect("parses");
+        assert_eq!((r.per_lookup, r.hit, r.walk_miss), (5, None, None));
+        assert_eq!(LookupRun::parse("1000 10 5"), None);
+        assert_eq!(LookupRun::parse("x 10 5 6"), None);
+    }
+
+    #[test]
+    fn lookup_goals() {
+        let mut setup = Map::new();
+        setup.insert(
+            "lookup_benchmark".into(),
+            json!([LINE, "100000 1000000 150 3700", "1000000 1000000 200 3952"]),
+        );
+        let runs = lookup_runs(&setup);
+        assert_eq!(runs.len(), 3);
+        let t = lookup_targets(&runs, true);
+        // 100,000 entries has no goal; 10,000 is missed (259 > 100), 1,000,000 met (= 200).
+        assert_eq!(t.len(), 2);
+        assert_eq!(
+            (t[0]["entries"].as_u64(), t[0]["met"].as_bool()),
+            (Some(10_000), Some(false))
+        );
+        assert_eq!(
+            (t[1]["entries"].as_u64(), t[1]["met"].as_bool()),
+            (Some(1_000_000), Some(true))
+        );
+        // Not judged on wall-clock time, and nothing without runs.
+        assert!(lookup_targets(&runs, false).is_empty());
+        assert!(lookup_targets(&[], true).is_empty());
+        // One run is one value, not a list.
+        let mut one = Map::new();
+        one.insert("lookup_benchmark".into(), json!(LINE));
+        assert_eq!(lookup_runs(&one).len(), 1);
     }
 }

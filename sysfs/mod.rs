@@ -3,8 +3,9 @@
 //! The `/sys/kernel/dm_remap` tree (every file is described in
 //! `docs/ABI/sysfs-kernel-dm_remap`).
 //!
-//! `/sys/kernel/dm_remap` exists while the module is loaded and holds `version`, `devices`
-//! and `performance_stats`, and one directory per dm device that has a `remap` target,
+//! `/sys/kernel/dm_remap` exists while the module is loaded and holds `version`, `devices`,
+//! `performance_stats` and `lookup_benchmark`, and one directory per dm device that has a
+//! `remap` target (with the device's stress engine under `stress/`),
 //! named as `dmsetup` names the device. A device's directory and counters belong to the
 //! device, not to one table: a reload constructs the new target while the old one still
 //! exists, and both register with the same device, so the counters go on across reloads

@@ -110,6 +110,8 @@ struct DmRemapModule {
     /// Declared (and so dropped) first: no target exists when the tree goes.
     #[pin]
     target: dm::Registration<target::RemapTarget>,
+    /// Dropped after the target type is unregistered.
+    _registry: registry::Guard,
     #[pin]
     test_targets: TestTargets,
     /// Stop stress runs at reboot and before a system sleep; dropped before the tree.
@@ -128,6 +130,7 @@ impl kernel::InPlaceModule for DmRemapModule {
             _reboot: notifier::Notifier::register(notifier::Chain::Reboot, sysfs::stop_all_stress_reboot)?,
             _sleep: notifier::Notifier::register(notifier::Chain::Sleep, sysfs::stop_all_stress_sleep)?,
             target <- dm::Registration::new(module),
+            _registry: registry::Guard,
             test_targets <- TestTargets::new(module),
         })
     }

@@ -126,10 +126,14 @@ impl Drop for Tree {
     fn drop(&mut self) {
         // No target exists any more (the target type is unregistered first).
         drop(self.ticker.take());
-        let (root, tables) = {
+        let (root, tables, devices) = {
             let mut reg = REGISTRY::lock();
-            (reg.root.take(), reg.device_tables.take())
+            // Empty (every device went with its targets), but the static keeps its
+            // capacity otherwise.
+            let devices = core::mem::take(&mut reg.devices);
+            (reg.root.take(), reg.device_tables.take(), devices)
         };
+        drop(devices);
         // Outside the lock: removing the root waits for readers of `devices`, which take it.
         drop(root);
         // Releases may still be pending (they run the module's code): wait for them before

@@ -13,7 +13,7 @@ len=$(sectors "$main")
 ss=$(sectors "$spare")
 dmsetup create r0 --table "0 $len remap $main $spare 0 $ss"
 [ "$(cat $r/devices)" = r0 ] || fail "devices: $(cat $r/devices)"
-for g in stats latency baseline remaps metadata; do
+for g in stats latency baseline remaps metadata scanner stress; do
 	[ -d "$r/r0/$g" ] || fail "no $g/"
 done
 
@@ -25,6 +25,9 @@ for f in */*; do
 	stats/enabled | stats/window_secs | baseline/threshold_pct | baseline/min_samples) want=644 ;;
 	scanner/speed_m*_kib_s | scanner/slow_threshold_us | scanner/relocate_slow) want=644 ;;
 	scanner/interval_hours) want=644 ;;
+	stress/stress_test_start | stress/stress_test_stop | stress/quick_validation) want=200 ;;
+	stress/memory_pressure_test) want=200 ;;
+	stress/regression_test | stress/allow_writes) want=644 ;;
 	*) want=444 ;;
 	esac
 	[ "$(stat -c %a "$f")" = "$want" ] || fail "$f has mode $(stat -c %a "$f"), want $want"

@@ -673,7 +673,8 @@ pub struct Results {
 }
 
 impl Results {
-    /// Empty results for a run starting with `params`.
+    /// Empty results for a run starting with `params` (the kernel builds them in place
+    /// instead, field by field: `src/stress.rs`, `new_results`).
     pub fn new(run: u32, params: Params) -> Self {
         Self {
             run,

@@ -2,7 +2,8 @@
 # (status stopped, the device's counters moved by exactly what the results report); a
 # suspend, a reload and a removal stop a run (removal does not wait for its duration and
 # is not refused); the module cannot be unloaded under a run (the device holds it), the
-# run goes on, and after the removal it unloads.
+# run goes on, another device serves I/O and runs its own meanwhile, and after the removal
+# the module unloads.
 load_module
 disk=$(make_disk disk 64)
 spare=$(make_disk spare 16)
@@ -53,6 +54,19 @@ echo "5 4 60000 8" >$s/stress_test_start
 sleep 1
 expect_fail rmmod dm_remap
 grep -q '^running' $s/stress_test_status || fail "the run ended at rmmod"
+# Meanwhile another device serves I/O and runs its own stress run.
+disk2=$(make_disk disk2 16)
+spare2=$(make_disk spare2 4)
+dmsetup create r2 --table "0 $(sectors "$disk2") remap $disk2 $spare2 0 $(sectors "$spare2")"
+[ "$(cat /sys/kernel/dm_remap/r2/stress/stress_test_status)" = idle ] || fail "r2 status"
+random_file /tmp/dmr-r2 256
+dd if=/tmp/dmr-r2 of=/dev/mapper/r2 bs=64k oflag=direct 2>/dev/null
+same_bytes /dev/mapper/r2 0 /tmp/dmr-r2
+echo "1 2 1000" >/sys/kernel/dm_remap/r2/stress/stress_test_start
+stress_wait 60 r2
+[ "$(cat /sys/kernel/dm_remap/r2/stress/stress_test_status)" = done ] || fail "r2 run"
+grep -q '^running' $s/stress_test_status || fail "r0's run ended"
+dmsetup remove r2
 # Removal: not refused, and quick (the run stops at the suspend).
 t0=$(date +%s)
 dmsetup remove r0

@@ -34,6 +34,7 @@ use crate::logic::alloc::bitmap_words;
 use crate::logic::args::parse_u64;
 use crate::logic::filter::FilterShape;
 use crate::logic::layout::{SpareLayout, DEFAULT_METADATA_COPIES};
+use crate::logic::rng::Rng;
 use crate::logic::route::{self, Access, Destination, Entry, Lookup, Route};
 use crate::maple::available_bytes;
 use crate::random::random_bytes;
@@ -166,27 +167,6 @@ impl Keys {
         x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9) & KEY_MASK;
         x ^= x >> 13;
         x.wrapping_add(self.add) & KEY_MASK
-    }
-}
-
-/// xorshift64*: which entries and which absent blocks are looked up.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number below `n` (`n > 0`).
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
     }
 }
 

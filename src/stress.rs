@@ -28,13 +28,13 @@ use crate::clock::now_ns;
 use crate::countdown::Countdown;
 use crate::dm::{IoSlots, Reaped, SlotOp, TargetHandle, MAX_SLOT_BYTES, NAME_LEN};
 use crate::logic::histogram::Histogram;
+use crate::logic::rng::{mix, Rng};
 use crate::logic::route::{Entry, Lookup};
 use crate::logic::stats::Slot;
 use crate::logic::stress::{
-    check, choose, fill, mix, regression_params, write_outcome, write_results, write_summary,
-    Baseline, Counts, Cursor, FailReason, Kind, Outcome, ParamError, Params, Plan, Results, Rng,
-    Stamp, StopReason, Verdict, CLAIM, LISTED_MISMATCHES, MAX_REGION_BLOCKS, MAX_WORKERS,
-    UNKNOWN_RUN,
+    check, choose, fill, regression_params, write_outcome, write_results, write_summary, Baseline,
+    Counts, Cursor, FailReason, Kind, Outcome, ParamError, Params, Plan, Results, Stamp,
+    StopReason, Verdict, CLAIM, LISTED_MISMATCHES, MAX_REGION_BLOCKS, MAX_WORKERS, UNKNOWN_RUN,
 };
 use crate::pages::PageHold;
 use crate::random::random_bytes;

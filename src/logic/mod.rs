@@ -14,6 +14,7 @@ pub mod format;
 pub mod histogram;
 pub mod layout;
 pub mod message;
+pub mod rng;
 pub mod route;
 pub mod scan;
 pub mod stats;

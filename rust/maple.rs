@@ -136,19 +136,6 @@ impl ValueTree {
     }
 }
 
-/// Bytes the kernel estimates can be allocated without swapping (`si_mem_available`, the
-/// `MemAvailable` of `/proc/meminfo`): for a caller about to insert very many entries, since
-/// [`ValueTree::insert`] allocates with `GFP_NOIO`, which waits and retries rather than
-/// fails when memory runs out (the OOM killer is not invoked for it).
-pub(crate) fn available_bytes() -> u64 {
-    // SAFETY: `si_mem_available` takes no arguments and only reads the memory counters and
-    // the zones' watermarks (no lock, no sleep, no memory of ours).
-    let pages = unsafe { bindings::si_mem_available() };
-    u64::try_from(pages)
-        .unwrap_or(0)
-        .saturating_mul(kernel::page::PAGE_SIZE as u64)
-}
-
 /// RCU mode switched off; see [`ValueTree::exclusive`]. Dropping it switches it back on.
 pub(crate) struct Exclusive<'a>(&'a ValueTree);
 

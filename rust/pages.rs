@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Memory held on purpose, a page at a time, for the stress engine's memory pressure test.
+//! Memory held on purpose, a page at a time, for the stress engine's memory pressure test,
+//! and how much memory is available.
 //!
 //! Not the `kernel` crate's `Page`: its allocation flags cannot say `__GFP_NORETRY`, and an
 //! allocation without it may call the OOM killer, which a test must never do; this takes
@@ -25,15 +26,30 @@ unsafe impl Send for PageHold {}
 // SAFETY: `PageHold` has no `&self` methods that touch the pages.
 unsafe impl Sync for PageHold {}
 
+/// Bytes the kernel estimates can be allocated without swapping (`si_mem_available`, the
+/// `MemAvailable` of `/proc/meminfo`): for a caller about to take much memory, such as
+/// `lookup_benchmark` before it inserts very many entries (`ValueTree::insert` allocates with
+/// `GFP_NOIO`, which waits and retries rather than fails when memory runs out).
+pub(crate) fn available_bytes() -> u64 {
+    // SAFETY: `si_mem_available` takes no arguments and only reads the memory counters and
+    // the zones' watermarks (no lock, no sleep, no memory of ours).
+    let pages = unsafe { bindings::si_mem_available() };
+    u64::try_from(pages)
+        .unwrap_or(0)
+        .saturating_mul(kernel::page::PAGE_SIZE as u64)
+}
+
 impl PageHold {
     /// Takes up to `count` pages (`GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN`), and never
     /// more than the memory available less an eighth of RAM (so that other allocations
     /// do not end in the OOM killer either), stopping at the first refusal. Returns the
     /// hold and whether it got less than `count` (0 or 1).
     pub(crate) fn take(count: usize) -> Result<(Self, u64)> {
-        // SAFETY: Reads the memory counters; no preconditions.
-        let limit = unsafe { bindings::dmr_pressure_limit_pages() };
-        let want = count.min(limit as usize);
+        // SAFETY: Reads a memory counter; no preconditions.
+        let total = unsafe { bindings::dmr_totalram_pages() };
+        let page = kernel::page::PAGE_SIZE as u64;
+        let limit = (available_bytes() / page).saturating_sub(total as u64 / 8);
+        let want = count.min(usize::try_from(limit).unwrap_or(usize::MAX));
         let mut pages = KVVec::with_capacity(want, GFP_KERNEL)?;
         let mut failed = u64::from(want < count);
         for _ in 0..want {

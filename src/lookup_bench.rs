@@ -36,7 +36,7 @@ use crate::logic::filter::FilterShape;
 use crate::logic::layout::{SpareLayout, DEFAULT_METADATA_COPIES};
 use crate::logic::rng::Rng;
 use crate::logic::route::{self, Access, Destination, Entry, Lookup, Route};
-use crate::maple::available_bytes;
+use crate::pages::available_bytes;
 use crate::random::random_bytes;
 use crate::table::RemapTable;
 use kernel::alloc::KVVec;

@@ -53,7 +53,7 @@ unsigned int dmr_memalloc_noio_save(void);
 void dmr_memalloc_noio_restore(unsigned int flags);
 struct page;
 struct page *dmr_alloc_page_noretry(void);
-unsigned long dmr_pressure_limit_pages(void);
+unsigned long dmr_totalram_pages(void);
 
 struct workqueue_struct *dmr_alloc_ordered_workqueue(const char *name);
 struct workqueue_struct *dmr_alloc_unbound_workqueue(const char *name, int max_active);

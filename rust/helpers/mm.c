@@ -20,14 +20,8 @@ struct page *dmr_alloc_page_noretry(void)
 	return alloc_page(GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN);
 }
 
-/*
- * Pages a memory pressure test may take: what is available (si_mem_available) less an
- * eighth of RAM, which stays for everyone else.
- */
-unsigned long dmr_pressure_limit_pages(void)
+/* totalram_pages() is inline. */
+unsigned long dmr_totalram_pages(void)
 {
-	long avail = si_mem_available();
-	unsigned long keep = totalram_pages() / 8;
-
-	return avail > (long)keep ? avail - keep : 0;
+	return totalram_pages();
 }

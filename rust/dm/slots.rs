@@ -290,16 +290,9 @@ impl IoSlots {
 
     /// Waits until every submitted bio has completed (and been counted down). Sleeps.
     fn drain(&self) {
-        while self.sink.in_flight.load(Acquire) != 0 {
-            // SAFETY: As in `wait`; a limit of 1 means "until the count is 0".
-            unsafe {
-                bindings::dmr_wait_var_below(
-                    self.sink.in_flight.as_ptr(),
-                    1,
-                    kernel::time::msecs_to_jiffies(1000),
-                )
-            };
-        }
+        // SAFETY: `in_flight` lives in the pinned sink for as long as `self`; completions
+        // lower it with `wake_up_var` on the same address.
+        unsafe { bindings::dmr_wait_var_event_zero(self.sink.in_flight.as_ptr()) };
     }
 }
 

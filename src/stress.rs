@@ -8,17 +8,18 @@
 //! One run per device at a time, as the kernel's torture tests do: parameters logged at
 //! the start, `End of test: SUCCESS` or `FAILURE` at the end. A run stops at
 //! `stress_test_stop`, when its target is suspended (and so before a reload or removal
-//! completes), at reboot (`crate::sysfs::stop_all_stress`) and at the end of its duration;
-//! the module cannot be unloaded while a device exists, and a device's targets stop their
-//! run before they go.
+//! completes), at reboot and before a system sleep (`crate::sysfs::stop_all_stress_*`) and
+//! at the end of its duration; the module cannot be unloaded while a device exists, and a
+//! device's targets stop their run, and wait for its tasks, before they go.
 //!
 //! What the engine knows about the data: one stamp per block of the region (the first
 //! `MAX_REGION_BLOCKS` blocks of the target; `logic::stress::Stamp`), set when a write
 //! completes. An I/O claims its blocks first (a bit in the stamp), so no two I/Os of the
 //! engine touch a block at once and a read always knows what the block must hold. The
 //! stamps are kept after a run, so a read run later checks what a write run wrote, unless
-//! anyone else wrote to the device in between (the block layer's count of written sectors
-//! moved) or the device's table changed: then they are dropped. Blocks the engine never
+//! anyone else wrote to the device during or since that run (the block layer's written and
+//! discarded sectors moved by more than the engine's own) or the device's table changed:
+//! then they are dropped. Blocks the engine never
 //! wrote are read but not checked (`unverified_blocks`).
 //!
 //! Memory: everything a run needs (bios, buffers, histograms, stamps) is allocated when it
@@ -32,9 +33,10 @@ use crate::logic::rng::{mix, Rng};
 use crate::logic::route::{Entry, Lookup};
 use crate::logic::stats::Slot;
 use crate::logic::stress::{
-    check, choose, fill, regression_params, write_outcome, write_results, write_summary, Baseline,
-    Counts, Cursor, FailReason, Kind, Outcome, ParamError, Params, Plan, Results, Stamp,
-    StopReason, Verdict, CLAIM, LISTED_MISMATCHES, MAX_REGION_BLOCKS, MAX_WORKERS, UNKNOWN_RUN,
+    check, choose, fill, mixed_params, regression_params, write_outcome, write_results,
+    write_summary, Baseline, Counts, Cursor, FailReason, Kind, Outcome, ParamError, Params, Plan,
+    Results, Stamp, StopReason, Verdict, CLAIM, LISTED_MISMATCHES, MAX_REGION_BLOCKS, MAX_WORKERS,
+    QUICK_MS, UNKNOWN_RUN,
 };
 use crate::pages::PageHold;
 use crate::random::random_bytes;
@@ -59,43 +61,24 @@ const HISTORY: usize = 8;
 const LOGGED_MISMATCHES: u64 = 8;
 /// Pause between two remaps or moves back of a remap-heavy run.
 const REMAP_PAUSE_MS: i64 = 5;
-/// `quick_validation`: a mixed run of this length, 4 workers at queue depth 8.
-const QUICK_MS: u64 = 30_000;
 
 // Every I/O size a start line accepts fits one slot.
 const _: () = assert!(crate::logic::stress::MAX_IO_KIB as usize * 1024 <= MAX_SLOT_BYTES);
 
-/// `stop` values of a [`Run`]: going on, and ended after its duration.
+/// How a run can end early or on time, as set by [`Run::end`]; its `stop` holds the index
+/// in this table plus one (0: going on).
+const ENDINGS: [Outcome; 7] = [
+    Outcome::Done,
+    Outcome::Stopped(StopReason::Request),
+    Outcome::Stopped(StopReason::Suspend),
+    Outcome::Stopped(StopReason::Remove),
+    Outcome::Stopped(StopReason::Reboot),
+    Outcome::Stopped(StopReason::Sleep),
+    Outcome::Failed(FailReason::Opened),
+];
+
+/// `stop` of a run going on.
 const GOING: u32 = 0;
-const TIME_UP: u32 = 8;
-
-fn stop_code(o: Outcome) -> u32 {
-    match o {
-        Outcome::Done => TIME_UP,
-        Outcome::Stopped(StopReason::Request) => 1,
-        Outcome::Stopped(StopReason::Suspend) => 2,
-        Outcome::Stopped(StopReason::Remove) => 3,
-        Outcome::Stopped(StopReason::Reboot) => 4,
-        Outcome::Stopped(StopReason::Sleep) => 9,
-        Outcome::Failed(FailReason::Opened) => 5,
-        Outcome::Failed(FailReason::NoMemory) => 6,
-        Outcome::Failed(_) => 7,
-    }
-}
-
-fn outcome_of(code: u32) -> Outcome {
-    match code {
-        1 => Outcome::Stopped(StopReason::Request),
-        2 => Outcome::Stopped(StopReason::Suspend),
-        3 => Outcome::Stopped(StopReason::Remove),
-        4 => Outcome::Stopped(StopReason::Reboot),
-        5 => Outcome::Failed(FailReason::Opened),
-        6 => Outcome::Failed(FailReason::NoMemory),
-        7 => Outcome::Failed(FailReason::Errors),
-        9 => Outcome::Stopped(StopReason::Sleep),
-        _ => Outcome::Done,
-    }
-}
 
 /// What the engine needs of the live target it drives: implemented by the target's
 /// `Core` (in `target.rs`). A trait, so that this file does not depend on the target's
@@ -182,7 +165,7 @@ struct Run {
     start_ns: u64,
     end_ns: u64,
     seed: u64,
-    /// 0 while going, else why it ends early ([`stop_code`]).
+    /// [`GOING`], else how it ends (see [`ENDINGS`]).
     stop: Atomic<u32>,
     /// Blocks aimed at by a remap-heavy run, plus one (0: none): the remapper's own in the
     /// first half, blocks remapped before the run in the second.
@@ -210,16 +193,26 @@ impl Run {
         self.stop.load(Relaxed) != GOING
     }
 
-    /// Ends the run early (the first reason given is kept).
+    /// Ends the run (the first reason given is kept): `why` is one of [`ENDINGS`].
     fn end(&self, why: Outcome) {
-        let _ = self.stop.cmpxchg(GOING, stop_code(why), Relaxed);
+        let code = ENDINGS
+            .iter()
+            .position(|o| *o == why)
+            .map_or(1, |i| i as u32 + 1);
+        let _ = self.stop.cmpxchg(GOING, code, Relaxed);
+    }
+
+    /// How the run ended, by what [`Run::end`] recorded (on time if nothing).
+    fn ending(&self) -> Outcome {
+        let code = self.stop.load(Relaxed) as usize;
+        ENDINGS
+            .get(code.wrapping_sub(1))
+            .copied()
+            .unwrap_or(Outcome::Done)
     }
 
     fn name(&self) -> &str {
-        CStr::from_bytes_until_nul(&self.name)
-            .ok()
-            .and_then(|c| c.to_str().ok())
-            .unwrap_or("?")
+        name_str(&self.name)
     }
 
     fn blocks_of(&self, unit: u64) -> core::ops::Range<u64> {
@@ -627,7 +620,7 @@ fn finish(run: &Arc<Run>) {
         return;
     };
     r.elapsed_ns = now_ns().saturating_sub(run.start_ns);
-    r.outcome = outcome_of(run.stop.load(Relaxed));
+    r.outcome = run.ending();
     if let Outcome::Stopped(why) = r.outcome {
         r.stopped = Some(why);
     }
@@ -684,6 +677,14 @@ fn finish(run: &Arc<Run>) {
     core.stress().finished(run, r);
 }
 
+/// A device name as `TargetHandle::device_name` left it in `buf`, for the log.
+fn name_str(buf: &[u8; NAME_LEN]) -> &str {
+    CStr::from_bytes_until_nul(buf)
+        .ok()
+        .and_then(|c| c.to_str().ok())
+        .unwrap_or("?")
+}
+
 /// A short line built in place (for the log).
 struct Line {
     buf: [u8; 192],
@@ -710,12 +711,6 @@ impl Write for Line {
         self.len += n;
         Ok(())
     }
-}
-
-/// The live target a device's runs use.
-struct Host {
-    id: usize,
-    core: Arc<dyn StressHost>,
 }
 
 /// What `regression_test` shows.
@@ -771,7 +766,8 @@ fn histogram() -> impl Init<Histogram> {
 
 /// A device's engine state.
 struct State {
-    host: Option<Host>,
+    /// The live target a device's runs use.
+    host: Option<Arc<dyn StressHost>>,
     /// The run going on, until its last task ends it.
     run: Option<Arc<Run>>,
     /// The last run's tasks not yet returned, and its target (`StressHost::id`).
@@ -779,7 +775,7 @@ struct State {
     /// The queue the runs' tasks run on (made at the first run, kept with the device; it
     /// goes with the device, which a task never holds the last reference to, see
     /// [`Task::run`]).
-    queue: Option<Arc<OwnedQueue>>,
+    queue: Option<OwnedQueue>,
     allow_writes: bool,
     next_run: u32,
     map: Option<Arc<StampMap>>,
@@ -824,10 +820,7 @@ impl Stress {
         if s.map.as_ref().is_some_and(|m| m.host != core.id()) {
             s.map = None;
         }
-        s.host = Some(Host {
-            id: core.id(),
-            core,
-        });
+        s.host = Some(core);
     }
 
     /// Target `id` is suspended (`Suspend`) or destroyed (`Remove`): a run using it stops,
@@ -839,7 +832,7 @@ impl Stress {
             if why == StopReason::Remove && s.map.as_ref().is_some_and(|m| m.host == id) {
                 s.map = None;
             }
-            let host = if s.host.as_ref().is_some_and(|h| h.id == id) {
+            let host = if s.host.as_ref().is_some_and(|h| h.id() == id) {
                 s.host.take()
             } else {
                 None
@@ -893,19 +886,7 @@ impl Stress {
 
     /// `quick_validation`: a 30 s mixed run.
     pub(crate) fn quick_validation(&self) -> Result {
-        self.start(
-            |bb| {
-                Ok(Params {
-                    kind: Kind::Mixed,
-                    workers: 4,
-                    duration_ms: QUICK_MS,
-                    queue_depth: 8,
-                    io_bytes: bb,
-                })
-            },
-            Purpose::Quick,
-            0,
-        )
+        self.start(|bb| Ok(mixed_params(bb, QUICK_MS)), Purpose::Quick, 0)
     }
 
     /// `regression_test`: the fixed workload, compared with the baseline when it ends
@@ -924,19 +905,7 @@ impl Stress {
 
     /// `memory_pressure_test`: holds `mb` MiB while a mixed run goes on for `ms`.
     pub(crate) fn memory_pressure(&self, mb: u64, ms: u64) -> Result {
-        self.start(
-            |bb| {
-                Ok(Params {
-                    kind: Kind::Mixed,
-                    workers: 4,
-                    duration_ms: ms,
-                    queue_depth: 8,
-                    io_bytes: bb,
-                })
-            },
-            Purpose::Pressure,
-            mb,
-        )
+        self.start(|bb| Ok(mixed_params(bb, ms)), Purpose::Pressure, mb)
     }
 
     /// Starts a run with the parameters `parse` gives for the device's block size.
@@ -963,14 +932,11 @@ impl Stress {
                 "the device is suspended or has no live remap table",
             ));
         };
-        let core = host.core.clone();
-        let host_id = host.id;
+        let core = host.clone();
+        let host_id = core.id();
         let mut name = [0u8; NAME_LEN];
         let _ = core.handle().device_name(&mut name);
-        let dev = CStr::from_bytes_until_nul(&name)
-            .ok()
-            .and_then(|c| c.to_str().ok())
-            .unwrap_or("?");
+        let dev = name_str(&name);
         let block_bytes = core.block_bytes();
         let params = parse(block_bytes).map_err(|e| refuse(dev, EINVAL, e.message()))?;
         if s.run.is_some() {
@@ -1024,8 +990,7 @@ impl Stress {
             s.map = Some(Arc::new(map, GFP_KERNEL)?);
         }
         if s.queue.is_none() {
-            let q = OwnedQueue::unbound(c"dm_remap_stress", MAX_WORKERS + 1)?;
-            s.queue = Some(Arc::new(q, GFP_KERNEL)?);
+            s.queue = Some(OwnedQueue::unbound(c"dm_remap_stress", MAX_WORKERS + 1)?);
         }
         if s.history.capacity() < HISTORY {
             s.history.reserve(HISTORY, GFP_KERNEL)?;
@@ -1150,7 +1115,7 @@ impl Stress {
         s.next_run = if id + 1 >= UNKNOWN_RUN { 1 } else { id + 1 };
         s.run = Some(run);
         s.tasks = Some((host_id, countdown));
-        let queue = s.queue.clone().ok_or(EINVAL)?;
+        let queue = s.queue.as_ref().ok_or(EINVAL)?;
         for t in tasks {
             // A task is queued once, so it cannot be queued already.
             let _ = queue.queue().enqueue(t);

@@ -537,8 +537,6 @@ pub enum FailReason {
     Errors,
     /// Someone opened the device during a run that writes.
     Opened,
-    /// Memory for the run could not be allocated.
-    NoMemory,
 }
 
 impl FailReason {
@@ -547,7 +545,6 @@ impl FailReason {
             FailReason::Mismatches => "data mismatches",
             FailReason::Errors => "I/O errors",
             FailReason::Opened => "the device was opened during a run that writes",
-            FailReason::NoMemory => "out of memory",
         }
     }
 }
@@ -807,6 +804,21 @@ pub fn write_summary(out: &mut impl Write, r: &Results) -> fmt::Result {
     )?;
     write_outcome(out, r)?;
     writeln!(out)
+}
+
+/// `quick_validation`'s run length.
+pub const QUICK_MS: u64 = 30_000;
+
+/// The mixed run of `quick_validation` and `memory_pressure_test`: 4 workers at queue
+/// depth 8, one block per I/O, for `duration_ms`.
+pub fn mixed_params(block_bytes: u32, duration_ms: u64) -> Params {
+    Params {
+        kind: Kind::Mixed,
+        workers: 4,
+        duration_ms,
+        queue_depth: 8,
+        io_bytes: block_bytes,
+    }
 }
 
 /// The fixed workload of `regression_test`: random reads of one block, 4 workers at queue

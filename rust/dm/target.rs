@@ -256,10 +256,8 @@ impl TargetHandle {
     /// through the dm device, so this is the foreground alone. Both stay 0 when the
     /// queue's `iostats` is switched off.
     pub(crate) fn disk_activity(&self) -> (u64, u64) {
-        // SAFETY: `md()` is the mapped device of a valid target (type invariant), whose
-        // disk and its whole-disk block device live as long as the mapped device.
-        let part = unsafe { bindings::dmr_dm_disk_part0(self.md()) };
-        // SAFETY: `part` is a live block device (above); its per-CPU statistics are read
+        let part = self.disk_bdev();
+        // SAFETY: `part` is a live block device (`disk_bdev`); its per-CPU statistics are read
         // without a lock (summed racily, as `/sys/block/*/stat` does).
         let sectors = unsafe { bindings::dmr_part_stat_sectors(part) } as u64;
         // SAFETY: As above; `bdev_count_inflight` sums the per-CPU counts (clamping a

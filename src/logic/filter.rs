@@ -12,13 +12,15 @@
 //!
 //! This file decides where a block's bits are ([`FilterShape::probe`]); the words
 //! themselves live with the table (the kernel's atomics there, a plain array in the tests
-//! here). Bits are only ever set, never cleared: a removed entry leaves its bits behind
-//! (a false positive, which costs a tree walk and is never wrong); a filter that has taken
-//! far more keys than it was sized for is filled with ones
-//! ([`FilterShape::saturates_after`]). False positives: ~0.8% at 16 bits per entry, ~0.45%
+//! here). The hash is the index's (`index.rs`): a lookup computes it once. Bits are only
+//! ever set, never cleared: a removed entry leaves its bits behind (a false positive, which
+//! costs an index probe or a tree walk and is never wrong); a filter that has taken far more
+//! keys than it was sized for is filled with ones ([`FilterShape::saturates_after`]). False positives: ~0.8% at 16 bits per entry, ~0.45%
 //! at 21 (100,000 entries, whose filter rounds up to 2 Mbit; the test below measures it);
 //! the rate rises slowly past the capacity the filter was sized for, and a filter with
 //! every bit set is as good as none.
+
+pub use super::index::hash;
 
 /// Bits per expected entry (at least): three bits per key in 64-bit blocks, <= 0.8% false
 /// positives.
@@ -72,14 +74,12 @@ impl FilterShape {
     /// The word that holds `key`'s bits, and the mask of its bits in that word.
     #[inline]
     pub fn probe(&self, key: u64) -> (usize, u64) {
-        // MurmurHash3's 64-bit finaliser: every output bit depends on every input bit,
-        // so neighbouring blocks (remaps cluster) land in unrelated words.
-        let mut x = key;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        x ^= x >> 33;
+        self.probe_hash(hash(key))
+    }
+
+    /// [`Self::probe`] for a key of hash `x` ([`hash`], which the table's index shares).
+    #[inline]
+    pub fn probe_hash(&self, x: u64) -> (usize, u64) {
         // The word from the top bits, the three bit positions from the bottom 18.
         // `index_shift` is within 45..=58 (type invariant), so the shift needs no check.
         let word = x.wrapping_shr(self.index_shift) as usize;

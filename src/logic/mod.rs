@@ -12,6 +12,7 @@ pub mod copies;
 pub mod filter;
 pub mod format;
 pub mod histogram;
+pub mod index;
 pub mod layout;
 pub mod message;
 pub mod rng;

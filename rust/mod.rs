@@ -2,7 +2,8 @@
 
 //! Safe wrappers over the kernel C APIs that the `kernel` crate lacks or does not serve
 //! (each file says why): device-mapper and bios (`dm`), kobjects, per-CPU memory, the
-//! maple tree with lock-free readers, SRCU, workqueues, CRC32C, random bytes, the clock.
+//! maple tree with lock-free readers, an RCU-protected box, SRCU, workqueues, CRC32C,
+//! random bytes, the clock.
 //!
 //! All FFI of dm-remap is here: [`bindings`] is private to this module, so code outside
 //! `rust/` cannot name it, and the crate root denies `unsafe_code` in every other module
@@ -21,5 +22,6 @@ pub(crate) mod notifier;
 pub(crate) mod pages;
 pub(crate) mod percpu;
 pub(crate) mod random;
+pub(crate) mod rcu;
 pub(crate) mod srcu;
 pub(crate) mod workqueue;

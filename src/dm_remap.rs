@@ -22,7 +22,7 @@
 #[path = "../rust/mod.rs"]
 mod rust;
 use rust::{
-    clock, countdown, crc, dm, global, kobject, maple, notifier, pages, percpu, random, srcu,
+    clock, countdown, crc, dm, global, kobject, maple, notifier, pages, percpu, random, rcu, srcu,
     workqueue,
 };
 
@@ -35,6 +35,8 @@ use rust::{
 // `pub` items unreachable from here and items only the userspace side uses.
 #[deny(unsafe_code)]
 mod group;
+#[deny(unsafe_code)]
+mod index;
 #[deny(unsafe_code)]
 mod instance;
 #[allow(unreachable_pub, dead_code)]

@@ -3,8 +3,8 @@
 //! `/sys/kernel/dm_remap/lookup_benchmark`: times the remap table's lookup and insert on a
 //! private table (issue 15). Writing `<entries> <lookups>` builds a [`RemapTable`] of that
 //! many entries with the code a remap uses ([`RemapTable::set`]) and looks blocks up with
-//! the code `map::route` uses for a one-block read (the filter, [`RemapTable::none_in`],
-//! then `logic::route::route` over the maple tree); reading gives the last run's
+//! the code `map::route` uses for a one-block read (the filter, [`RemapTable::filter`],
+//! then the table's hash index, [`RemapTable::route`]); reading gives the last run's
 //! `entries lookups ns_per_lookup ns_per_insert` (`0 0 0 0` before the first run).
 //!
 //! What is measured (docs/ABI/sysfs-kernel-dm_remap, docs/performance.md):
@@ -21,8 +21,8 @@
 //!   `ns_per_lookup` is the two times' sum over `lookups`. Every hit must be routed to a
 //!   spare block and every miss to the main device, or the run fails with `EIO`;
 //! - the kernel log gets one line with the hits' and the misses' costs apart and those of
-//!   the tree walk alone (`mtree_load` through [`Lookup::first_in`], no filter, no routing)
-//!   for the same blocks.
+//!   the maple tree's walk alone (`mtree_load`, [`RemapTable::tree_entry`], no filter, no
+//!   routing) for the same blocks, which one-block lookups used before the index.
 //!
 //! Under QEMU's icount the nanoseconds are guest instructions. One run at a time: a write
 //! while one runs fails with `EBUSY`. The write returns when the run is over; everything
@@ -35,10 +35,10 @@ use crate::logic::args::parse_u64;
 use crate::logic::filter::FilterShape;
 use crate::logic::layout::{SpareLayout, DEFAULT_METADATA_COPIES};
 use crate::logic::rng::Rng;
-use crate::logic::route::{self, Access, Destination, Entry, Lookup, Route};
+use crate::logic::route::{Access, Destination, Entry, Route};
 use crate::pages::available_bytes;
 use crate::random::random_bytes;
-use crate::table::RemapTable;
+use crate::table::{Filtered, RemapTable};
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Full, Release};
@@ -51,8 +51,10 @@ pub(crate) const MAX_ENTRIES: u64 = 1 << 24;
 pub(crate) const MAX_LOOKUPS: u64 = 1 << 24;
 /// Bytes of memory an entry is allowed for in the check before a run ([`fits`]): the tree
 /// took 48 MiB for 1,000,000 entries (about 50 bytes each), plus its nodes replaced in RCU
-/// mode and not yet freed.
-const BYTES_PER_ENTRY: u64 = 64;
+/// mode and not yet freed (64); the hash index, 16-byte slots at least a quarter full, up to
+/// 64 bytes per entry, and while it is rebuilt the old array beside the new one (at most
+/// three quarters full: 22 more).
+const BYTES_PER_ENTRY: u64 = 64 + 64 + 22;
 /// Block size of the private table (the default of a table line).
 const BLOCK_BYTES: u32 = 4096;
 /// Sectors per block, and its log2.
@@ -216,21 +218,23 @@ fn draw(keys: &Keys, rng: &mut Rng, n: u64, from: u64, span: u64) -> Result<KVVe
 }
 
 /// Routes a read of main block `block` as `map::route` does for a one-block read: the
-/// filter first (`map`'s `no_entry_in`), then the tree through `route::route`.
+/// filter first ([`RemapTable::filter`]), then, if it may have an entry, the index
+/// ([`RemapTable::route`]). (`map` enters its SRCU read section between the two.)
 #[inline]
 fn lookup(table: &RemapTable, block: u64) -> Route {
-    if table.is_empty() || table.none_in(block, block) {
+    let filtered = table.filter(block << BLOCK_SHIFT, BLOCK_SECTORS, BLOCK_SHIFT);
+    if let Filtered::Clear = filtered {
         return Route {
             dest: Destination::Main,
             sectors: BLOCK_SECTORS,
         };
     }
-    route::route(
+    table.route(
+        filtered,
         block << BLOCK_SHIFT,
         BLOCK_SECTORS,
         BLOCK_SHIFT,
         Access::Read,
-        table,
     )
 }
 
@@ -247,15 +251,14 @@ fn time_lookups(table: &RemapTable, blocks: &[u32]) -> (u64, u64) {
     (now_ns().saturating_sub(t0), spare)
 }
 
-/// The tree walk alone for every block of `blocks` (no filter, no routing): the
+/// The maple tree's walk alone for every block of `blocks` (no filter, no routing): the
 /// nanoseconds it took and how many had an entry.
 #[inline(never)]
 fn time_walks(table: &RemapTable, blocks: &[u32]) -> (u64, u64) {
     let mut found = 0u64;
     let t0 = now_ns();
     for &b in blocks {
-        let b = u64::from(b);
-        found += u64::from(table.first_in(b, b).is_some());
+        found += u64::from(table.tree_entry(u64::from(b)).is_some());
     }
     (now_ns().saturating_sub(t0), found)
 }

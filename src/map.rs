@@ -9,10 +9,11 @@
 
 use crate::dm::{Bio, BlkStatus, EndIoResult, MapResult, ReqOp};
 use crate::instance::Core;
-use crate::logic::route::{self, Access, Destination, Route};
+use crate::logic::route::{Access, Destination};
 use crate::logic::stats::Slot;
 use crate::per_io::PerIo;
 use crate::stats::IoKind;
+use crate::table::Filtered;
 
 /// Which flush bio goes where: device-mapper sends `FLUSH_BIOS` empty flushes per flush,
 /// numbered by `target_bio_nr`. Number 0 goes to the main device, number 1 to the spare.
@@ -43,13 +44,16 @@ pub(crate) fn route(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
     let rel = bio.sector() - core.begin;
     let table = &core.table;
     let write = access == Access::Write;
-    if !write && (table.is_empty() || no_entry_in(core, rel, sectors)) {
+    let shift = core.layout().block_shift();
+    // A read asks the filter before the read section (below), a write inside it.
+    let read_filtered = (!write).then(|| table.filter(rel, sectors, shift));
+    if let Some(Filtered::Clear) = read_filtered {
         // Reads of blocks without an entry go to the main device and need no read
         // section (below): nothing is freed or overwritten under them, and a move that
         // starts now copies what the main device has whether or not it waits for
         // them. Nearly all reads, once the filter has answered.
         #[cfg(dmr_test_hooks)]
-        crate::test_hooks::after_lookup(rel >> core.layout().block_shift());
+        crate::test_hooks::after_lookup(rel >> shift);
         bio.set_dev(&core.main);
         bio.set_sector(rel);
         io.details = bio.record();
@@ -63,17 +67,11 @@ pub(crate) fn route(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
     let token = table.srcu.down_read();
     // A write asks the filter here, inside the section (an answer from before it could
     // miss a move that marked the block meanwhile); a read that got here was told
-    // "maybe" already and goes to the tree.
-    let r = if write && (table.is_empty() || no_entry_in(core, rel, sectors)) {
-        Route {
-            dest: Destination::Main,
-            sectors,
-        }
-    } else {
-        route::route(rel, sectors, core.layout().block_shift(), access, &**table)
-    };
+    // "maybe" already and goes to the index (one block) or the tree.
+    let filtered = read_filtered.unwrap_or_else(|| table.filter(rel, sectors, shift));
+    let r = table.route(filtered, rel, sectors, shift, access);
     #[cfg(dmr_test_hooks)]
-    crate::test_hooks::after_lookup(rel >> core.layout().block_shift());
+    crate::test_hooks::after_lookup(rel >> shift);
     bio.accept_partial(r.sectors);
     io.details = bio.record();
     match r.dest {
@@ -116,15 +114,6 @@ fn route_flush(core: &Core, bio: &mut Bio, io: &mut PerIo) -> MapResult {
     bio.set_dev(dev);
     io.timing.kind = kind;
     MapResult::Remapped
-}
-
-/// Whether no block of target-relative sectors `rel..rel + sectors` has an entry
-/// (`false` when the filter cannot say).
-#[inline]
-fn no_entry_in(core: &Core, rel: u64, sectors: u32) -> bool {
-    let shift = core.layout().block_shift();
-    let last = (rel + u64::from(sectors) - 1) >> shift;
-    core.table.none_in(rel >> shift, last)
 }
 
 /// Decides what happens to a completed bio (`end_io` without the instrumentation): a

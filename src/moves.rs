@@ -225,7 +225,11 @@ pub(crate) fn move_back(
         table.freeze(w, block, Some(Entry::Remapped(s)));
         return Err(BackError::Commit(e));
     }
-    let _ = table.set(w, block, None);
+    if table.set(w, block, None).is_err() {
+        // No memory to drop the entry (`RemapTable::set`): it stays `Moving(s)`, reads
+        // still go to `s`, so `s` is not freed (until the table is loaded again).
+        return Ok(());
+    }
     // Reads sent to the spare block before the switch must finish before it can be
     // handed out again.
     table.srcu.synchronize();

@@ -1,20 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The remap table of one spare region in memory: the maple tree read lock-free by `map`,
-//! the lookup filter in front of it, the counts, and the writer lock under which every
-//! change is made, committed to the metadata (`metadata.rs`, [`RemapTable::commit`]) before
-//! it is used. The registry (`registry.rs`) shares one table among the targets that use its
+//! The remap table of one spare region in memory: the maple tree and the hash index
+//! read lock-free by `map`, the lookup filter in front of them, the counts, and the writer
+//! lock under which every change is made, committed to the metadata (`metadata.rs`,
+//! [`RemapTable::commit`]) before it is used. The registry (`registry.rs`) shares one table among the targets that use its
 //! region. The first constructor that finds the table not loaded loads it
 //! ([`RemapTable::load`]).
 
 use crate::clock::now_ns;
 use crate::dm::{BlockBuffer, DmDev, DmIo, NoIo};
 use crate::group::Group;
+use crate::index::{Index, IndexCounts};
 use crate::logic::alloc::{bitmap_words, SpareAllocator};
-use crate::logic::filter::{FilterShape, MAX_SPAN};
+use crate::logic::filter::{hash, FilterShape, MAX_SPAN};
 use crate::logic::format::{Change, FormatError, Identity, ScanCursor};
 use crate::logic::layout::SpareLayout;
-use crate::logic::route::{Entry, Lookup};
+use crate::logic::route::{self, Access, Destination, Entry, Lookup, Route};
 use crate::maple::ValueTree;
 use crate::metadata::{LoadError, Metadata, TableSink, Written};
 use crate::scan::Scan;
@@ -32,8 +33,9 @@ pub(crate) struct Counters {
     pub(crate) spare_errors: Atomic<u64>,
     pub(crate) auto_remaps: Atomic<u64>,
     pub(crate) manual_remaps: Atomic<u64>,
-    /// Table changes that failed for want of memory (a tree node, `GFP_NOIO`): the only
-    /// allocation of the I/O path (the worker's); the bio it was for fails.
+    /// Table changes that failed for want of memory (a tree node, or a bigger hash index
+    /// when it could not take one more block; `GFP_NOIO`): the only allocations of the I/O
+    /// path (the worker's); the bio it was for fails.
     pub(crate) alloc_failures: Atomic<u64>,
 }
 
@@ -64,6 +66,24 @@ pub(crate) struct Frozen {
     pub(crate) undo: Option<Entry>,
 }
 
+/// A block that may have an entry, as the filter said, with its hash for the index.
+#[derive(Clone, Copy)]
+pub(crate) struct Candidate {
+    block: u64,
+    hash: u64,
+}
+
+/// What the filter says of the blocks of a bio ([`RemapTable::filter`]).
+#[derive(Clone, Copy)]
+pub(crate) enum Filtered {
+    /// None of them has an entry.
+    Clear,
+    /// One block (`first == last`), which may have one.
+    Block(Candidate),
+    /// Several blocks, of which some may have one (or too many blocks to ask about).
+    Range,
+}
+
 /// Table changes are made only with this held; it owns the allocator and the on-disk
 /// metadata.
 pub(crate) struct Writer {
@@ -81,6 +101,8 @@ pub(crate) struct Writer {
     pub(crate) buf: Option<BlockBuffer>,
     /// Blocks added to the filter (entries stored for a block that had none).
     filter_keys: u64,
+    /// The hash index's counts (see [`Index`]).
+    index: IndexCounts,
 }
 
 impl Writer {
@@ -140,12 +162,18 @@ impl core::ops::DerefMut for WriterGuard<'_> {
 #[pin_data]
 pub(crate) struct RemapTable {
     pub(crate) layout: SpareLayout,
-    /// main block -> `Entry::to_raw()`; lock-free reads.
+    /// main block -> `Entry::to_raw()`; lock-free reads. Range lookups (a bio over several
+    /// blocks, the writers' walks in block order).
     #[pin]
     tree: ValueTree,
+    /// The same map as a hash index (`logic/index.rs`), for one-block lookups: a hit costs
+    /// a hash and a slot or two instead of a walk down the tree. Every change is made to
+    /// both, the tree first ([`RemapTable::set`]), before the writer lock is released.
+    index: Index,
     /// Bloom filter over the blocks that have or had an entry (`logic/filter.rs`): a lookup
-    /// of a block whose bits are not all set needs no tree walk. Bits are set (under the
-    /// writer lock, so a plain load and store cannot lose another writer's bits) before
+    /// of a block whose bits are not all set needs no index probe or tree walk. Bits are
+    /// set (under the writer lock, so a plain load and store cannot lose another writer's
+    /// bits) before
     /// the entry is stored, and never cleared. A reader in the SRCU section that misses
     /// the bits therefore sees the table as it was before that block's first entry, just
     /// as a tree walk that raced the store would; and one that starts after the writer's
@@ -189,6 +217,7 @@ impl RemapTable {
         let alloc = SpareAllocator::new(bits, layout).ok_or(ENOMEM)?;
         let group = Group::new()?;
         let buf = BlockBuffer::new(block_size as usize)?;
+        let (index, index_counts) = Index::new()?;
         // Sized for a table that fills the spare region; failing blocks can add more.
         let filter_shape = FilterShape::for_entries(layout.data_blocks());
         let mut filter = KVVec::with_capacity(filter_shape.words(), GFP_KERNEL)?;
@@ -199,6 +228,7 @@ impl RemapTable {
             try_pin_init!(Self {
                 layout,
                 tree <- ValueTree::new(),
+                index,
                 filter,
                 filter_shape,
                 srcu <- Srcu::new(),
@@ -221,6 +251,7 @@ impl RemapTable {
                     frozen: KVec::new(),
                     buf: Some(buf),
                     filter_keys: 0,
+                    index: index_counts,
                 }),
                 counters: Counters::new(),
                 scan <- Scan::new(block_size),
@@ -254,12 +285,90 @@ impl RemapTable {
         self.failing.load(Relaxed)
     }
 
-    /// The entry of main block `block`. Lock-free.
+    /// The entry of main block `block`: the filter, then the hash index. Lock-free.
+    #[inline]
     pub(crate) fn entry(&self, block: u64) -> Option<Entry> {
-        if !self.may_have(block) {
+        let h = hash(block);
+        let (i, mask) = self.filter_shape.probe_hash(h);
+        if !filter_word_has(&self.filter, i, mask) {
             return None;
         }
+        self.index.get(h, block).map(Entry::from_raw)
+    }
+
+    /// The entry of main block `block` as the tree has it (for `lookup_benchmark`'s
+    /// comparison of the two). Lock-free.
+    pub(crate) fn tree_entry(&self, block: u64) -> Option<Entry> {
         self.tree.get(block).map(Entry::from_raw)
+    }
+
+    /// What the filter says of the blocks of target-relative sectors `sector..sector +
+    /// sectors` (`sectors > 0`; blocks of `1 << block_shift` sectors): whether none of
+    /// them has an entry ([`Filtered::Clear`] is never wrong), and for one block its hash,
+    /// which [`Self::route`] then gives the index. Lock-free. Like [`Self::none_in`], asked
+    /// in the SRCU read section unless a [`Filtered::Clear`] read goes to the main device.
+    #[inline(always)]
+    pub(crate) fn filter(&self, sector: u64, sectors: u32, block_shift: u32) -> Filtered {
+        // An empty table first, before any arithmetic: the path of a healthy disk.
+        if self.is_empty() {
+            return Filtered::Clear;
+        }
+        let first = sector >> block_shift;
+        let last = (sector + u64::from(sectors) - 1) >> block_shift;
+        if first == last {
+            let hash = hash(first);
+            let (i, mask) = self.filter_shape.probe_hash(hash);
+            return if filter_word_has(&self.filter, i, mask) {
+                Filtered::Block(Candidate { block: first, hash })
+            } else {
+                Filtered::Clear
+            };
+        }
+        if self.none_in(first, last) {
+            Filtered::Clear
+        } else {
+            Filtered::Range
+        }
+    }
+
+    /// Routes the front of a bio over target-relative sectors `sector..sector + sectors`
+    /// (blocks of `1 << block_shift` sectors) by the table (`logic::route`) and `filtered`,
+    /// what [`Self::filter`] said of its blocks: one block is looked up in the index,
+    /// several in the tree. Lock-free; made in the SRCU read section (`map.rs`).
+    #[inline(always)]
+    pub(crate) fn route(
+        &self,
+        filtered: Filtered,
+        sector: u64,
+        sectors: u32,
+        block_shift: u32,
+        access: Access,
+    ) -> Route {
+        match filtered {
+            Filtered::Clear => Route {
+                dest: Destination::Main,
+                sectors,
+            },
+            Filtered::Block(c) => self.route_block(c, sector, sectors, block_shift, access),
+            Filtered::Range => route::route(sector, sectors, block_shift, access, self),
+        }
+    }
+
+    /// [`Self::route`] for one block. Not inlined: the I/O path of the blocks the filter
+    /// clears (nearly all) and of an empty table stays short, without the registers the
+    /// probe needs.
+    #[inline(never)]
+    fn route_block(
+        &self,
+        c: Candidate,
+        sector: u64,
+        sectors: u32,
+        block_shift: u32,
+        access: Access,
+    ) -> Route {
+        debug_assert_eq!(c.block, sector >> block_shift);
+        let entry = self.index.get(c.hash, c.block).map(Entry::from_raw);
+        route::route_block(sector, sectors, block_shift, access, c.block, entry)
     }
 
     /// Whether no block in `first..=last` has an entry. `false` may be wrong (a false
@@ -289,12 +398,6 @@ impl RemapTable {
         }
     }
 
-    /// Whether `block` may have an entry: `false` means it has none (see `filter`).
-    #[inline]
-    fn may_have(&self, block: u64) -> bool {
-        filter_may_have(self.filter_shape, &self.filter, block)
-    }
-
     /// Sets `block`'s filter bits; `w` proves the writer lock is held (see `filter`).
     /// `new`: the block had no entry (only those are counted; the bits are set whatever
     /// `new` says, so a wrong `old` in the caller cannot hide an entry). Past
@@ -318,7 +421,7 @@ impl RemapTable {
     }
 
     /// Sets (or with `None` removes) the entry of `block`. `w` proves the writer lock
-    /// is held, which keeps the counts consistent with the tree.
+    /// is held, which keeps the counts, the tree and the index consistent.
     pub(crate) fn set(&self, w: &mut Writer, block: u64, new: Option<Entry>) -> Result {
         self.replace(w, block, self.entry(block), new)
     }
@@ -332,18 +435,38 @@ impl RemapTable {
         old: Option<Entry>,
         new: Option<Entry>,
     ) -> Result {
+        let h = hash(block);
+        let count_enomem = |e: &Error| {
+            if *e == ENOMEM {
+                Counters::inc(&self.counters.alloc_failures);
+            }
+        };
         match new {
             Some(e) => {
                 // Before the entry can be seen (see `filter`).
                 self.filter_add(w, block, old.is_none());
-                self.tree.insert(block, e.to_raw()).inspect_err(|e| {
-                    if *e == ENOMEM {
-                        Counters::inc(&self.counters.alloc_failures);
-                    }
-                })?
+                // The two allocations that may fail come before the first change readers
+                // can see: a failure leaves the entry as it was in both maps. The index
+                // slot, found first, is written last and cannot fail then.
+                let slot = self
+                    .index
+                    .reserve(&mut w.index, h, block)
+                    .inspect_err(count_enomem)?;
+                self.tree
+                    .insert(block, e.to_raw())
+                    .inspect_err(count_enomem)?;
+                self.index.store(&mut w.index, slot, e.to_raw());
             }
             None => {
                 self.tree.remove(block);
+                // In RCU mode an erase copies a node; `mtree_erase` does not say when it
+                // had no memory for it. The entry then stays in both maps.
+                if old.is_some() && self.tree.get(block).is_some() {
+                    let e = ENOMEM;
+                    count_enomem(&e);
+                    return Err(e);
+                }
+                self.index.remove(&mut w.index, h, block);
             }
         }
         Self::adjust(&self.entries, old.is_some(), new.is_some());
@@ -376,7 +499,11 @@ impl RemapTable {
     /// Forgets the whole table in memory (before loading it again).
     fn reset(&self, w: &mut Writer) {
         while let Some((b, _)) = self.first_in(0, u64::MAX - 1) {
-            let _ = self.set(w, b, None);
+            if self.set(w, b, None).is_err() {
+                // Only for want of memory (`set`): the next load starts with what is left.
+                pr_err!("remap: table reset left entries for want of memory\n");
+                break;
+            }
         }
         w.alloc.reset();
         w.retired.clear();
@@ -840,15 +967,32 @@ impl TableView {
 #[inline]
 fn filter_may_have(shape: FilterShape, words: &[Atomic<u64>], block: u64) -> bool {
     let (i, mask) = shape.probe(block);
+    filter_word_has(words, i, mask)
+}
+
+/// Whether word `i` of the filter `words` has every bit of `mask` set.
+#[inline]
+fn filter_word_has(words: &[Atomic<u64>], i: usize, mask: u64) -> bool {
     words
         .get(i)
         .is_none_or(|word| word.load(Relaxed) & mask == mask)
 }
 
 impl Lookup for RemapTable {
+    /// The index alone: the callers of `route::route` asked the filter first (and a block
+    /// without an entry is simply not in the index).
+    #[inline]
+    fn get(&self, block: u64) -> Option<Entry> {
+        self.index.get(hash(block), block).map(Entry::from_raw)
+    }
+
     fn first_in(&self, from: u64, last: u64) -> Option<(u64, Entry)> {
-        // No filter here: `map` asks it before routing (`map.rs`), and the worker's
-        // lookups are few.
+        if from == last {
+            // One block: the filter and the index.
+            return self.entry(from).map(|e| (from, e));
+        }
+        // No filter for ranges here: `map` asks it before routing (`map.rs`), and the
+        // worker's lookups are few.
         self.tree
             .first_in(from, last)
             .map(|(b, raw)| (b, Entry::from_raw(raw)))

@@ -63,6 +63,12 @@ impl Entry {
 pub trait Lookup {
     /// The first entry for a block in `from..=last`, with its block number.
     fn first_in(&self, from: u64, last: u64) -> Option<(u64, Entry)>;
+
+    /// The entry of block `block` (a bio within one block, the common case: the module's
+    /// table answers it from a hash index rather than a tree walk).
+    fn get(&self, block: u64) -> Option<Entry> {
+        self.first_in(block, block).map(|(_, e)| e)
+    }
 }
 
 /// What kind of access a bio makes, as far as routing cares.
@@ -116,6 +122,7 @@ pub struct Route {
 
 /// Routes the front of a bio over `sector..sector + sectors` (target-relative, `sectors > 0`)
 /// with blocks of `1 << block_shift` sectors.
+#[inline]
 pub fn route(
     sector: u64,
     sectors: u32,
@@ -125,6 +132,49 @@ pub fn route(
 ) -> Route {
     let first = sector >> block_shift;
     let last = (sector + u64::from(sectors) - 1) >> block_shift;
+    if first != last {
+        return route_range(sector, sectors, block_shift, access, table, first, last);
+    }
+    route_block(
+        sector,
+        sectors,
+        block_shift,
+        access,
+        first,
+        table.get(first),
+    )
+}
+
+/// [`route`] for a bio within block `block`, whose entry the caller looked up (`entry`).
+#[inline]
+pub fn route_block(
+    sector: u64,
+    sectors: u32,
+    block_shift: u32,
+    access: Access,
+    block: u64,
+    entry: Option<Entry>,
+) -> Route {
+    match entry.filter(|e| e.matters_for(access)) {
+        Some(e) => route_in(sector, sectors, block_shift, access, block, e),
+        None => Route {
+            dest: Destination::Main,
+            sectors,
+        },
+    }
+}
+
+/// [`route`] for a bio over blocks `first..=last`, `first < last`.
+#[inline(never)]
+fn route_range(
+    sector: u64,
+    sectors: u32,
+    block_shift: u32,
+    access: Access,
+    table: &impl Lookup,
+    first: u64,
+    last: u64,
+) -> Route {
     let mut from = first;
     // Skip entries this access ignores (for reads, blocks whose data is on main).
     let found = loop {
@@ -151,7 +201,20 @@ pub fn route(
             sectors: ((b << block_shift) - sector) as u32,
         };
     }
-    // The bio starts in block b: accept up to the end of that block.
+    route_in(sector, sectors, block_shift, access, b, entry)
+}
+
+/// Routes the front of a bio over `sector..sector + sectors` that starts in block `b`,
+/// whose entry `entry` matters for `access`: up to the end of the block, by the entry.
+#[inline]
+fn route_in(
+    sector: u64,
+    sectors: u32,
+    block_shift: u32,
+    access: Access,
+    b: u64,
+    entry: Entry,
+) -> Route {
     let block_end = (b + 1) << block_shift;
     let n = (block_end - sector).min(u64::from(sectors)) as u32;
     let dest = match (access, entry) {

@@ -49,10 +49,10 @@ expect_einval $f "1000 1000 "
 
 # A run that needs more than half the available memory is refused with ENOMEM before it
 # starts (the tree allocates with GFP_NOIO, which would wait for memory rather than fail).
-# At the limit it needs 16,777,216 x 64 bytes plus 64 MiB of lookups and 6 MiB of filter
-# and bitmap: refused in the suite's 2 GiB VM.
+# At the limit it needs 16,777,216 x 150 bytes (tree and hash index) plus 64 MiB of lookups
+# and 6 MiB of filter and bitmap: refused in the suite's 2 GiB VM.
 avail_kb=$(awk '$1 == "MemAvailable:" { print $2 }' /proc/meminfo)
-if [ $((avail_kb / 2)) -lt $(((16777216 * 64 + 16777216 * 4 + 6 * 1048576) / 1024)) ]; then
+if [ $((avail_kb / 2)) -lt $(((16777216 * 150 + 16777216 * 4 + 6 * 1048576) / 1024)) ]; then
 	if echo "16777216 16777216" >$f 2>/tmp/dmr-werr; then
 		fail "a run larger than half of MemAvailable ($avail_kb kB) was accepted"
 	fi

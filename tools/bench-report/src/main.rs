@@ -831,10 +831,11 @@ fn md_lookup(md: &mut String, r: &Report) {
     let _ = writeln!(md, "## Table lookup (lookup_benchmark)\n");
     let _ = writeln!(
         md,
-        "/sys/kernel/dm_remap/lookup_benchmark on a private table: the filter, then \
-         `route::route` over the maple tree, as `map` routes a one-block read; half the \
-         lookups hit an entry, half miss. Per lookup = both halves' time over all lookups; \
-         tree walk alone = `mtree_load` without the filter, for the same blocks. In {unit}.\n"
+        "/sys/kernel/dm_remap/lookup_benchmark on a private table: the filter, then the \
+         hash index, as `map` routes a one-block read; half the lookups hit an entry, half \
+         miss. Per lookup = both halves' time over all lookups; tree walk alone = the maple \
+         tree's `mtree_load` (what one-block lookups used before the index) without the \
+         filter, for the same blocks. In {unit}.\n"
     );
     let _ = writeln!(
         md,

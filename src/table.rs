@@ -3,9 +3,9 @@
 //! The remap table of one spare region in memory: the maple tree and the hash index
 //! read lock-free by `map`, the lookup filter in front of them, the counts, and the writer
 //! lock under which every change is made, committed to the metadata (`metadata.rs`,
-//! [`RemapTable::commit`]) before it is used. The registry (`registry.rs`) shares one table among the targets that use its
-//! region. The first constructor that finds the table not loaded loads it
-//! ([`RemapTable::load`]).
+//! [`RemapTable::commit`]) before it is used. The registry (`registry.rs`) shares one
+//! table among the targets that use its region. The first constructor that finds the table
+//! not loaded loads it ([`RemapTable::load`]).
 
 use crate::clock::now_ns;
 use crate::dm::{BlockBuffer, DmDev, DmIo, NoIo};
@@ -173,8 +173,7 @@ pub(crate) struct RemapTable {
     /// Bloom filter over the blocks that have or had an entry (`logic/filter.rs`): a lookup
     /// of a block whose bits are not all set needs no index probe or tree walk. Bits are
     /// set (under the writer lock, so a plain load and store cannot lose another writer's
-    /// bits) before
-    /// the entry is stored, and never cleared. A reader in the SRCU section that misses
+    /// bits) before the entry is stored, and never cleared. A reader in the SRCU section that misses
     /// the bits therefore sees the table as it was before that block's first entry, just
     /// as a tree walk that raced the store would; and one that starts after the writer's
     /// `synchronize_srcu` sees the bits as it would see the entry.

@@ -189,9 +189,12 @@ unsafe extern "C" fn tick_cb<T: Tick>(work: *mut bindings::work_struct) {
     this.queue();
 }
 
-/// Lets other tasks run if this one should yield (`cond_resched`): for a work item that
-/// runs long without sleeping.
+/// Lets other tasks run if this one should yield (`cond_resched`): for a work item, or a
+/// holder of the table's writer lock (`src/index.rs`), that runs long without sleeping.
+/// Process context only, like any function that may sleep (not checked by type: the
+/// kernel's convention, as for `kernel::task::might_sleep`).
 pub(crate) fn cond_resched() {
-    // SAFETY: Called from process context (work items are).
+    // SAFETY: `cond_resched` has no memory-safety precondition; its callers run in process
+    // context (work items, and the writers of `src/index.rs`, which hold a mutex).
     unsafe { bindings::dmr_cond_resched() };
 }

@@ -10,7 +10,9 @@
 //! slot) and [`Index::store`] (writes that slot; cannot fail); a removal in one,
 //! [`Index::remove`].
 
-use crate::logic::index::{self, IndexShape, Place, Slots, SlotsMut, EMPTY_KEY, NO_VALUE};
+use crate::logic::index::{
+    self, must_grow, IndexShape, Place, Slots, SlotsMut, EMPTY_KEY, NO_VALUE,
+};
 use crate::rcu::RcuBox;
 use crate::workqueue::cond_resched;
 use kernel::alloc::{KVBox, KVVec};
@@ -145,12 +147,7 @@ impl Index {
             return Err(EINVAL);
         }
         let (place, shape) = self.place(h, key);
-        let fits = match place {
-            Some(Place::Held(_)) => true,
-            Some(Place::Empty(_)) => c.used < shape.grow_at(),
-            None => false,
-        };
-        if !fits {
+        if must_grow(shape, place, c.used) {
             match self.rebuild(c) {
                 Ok(()) => {
                     let (place, _) = self.place(h, key);

@@ -287,12 +287,21 @@ impl RemapTable {
     /// The entry of main block `block`: the filter, then the hash index. Lock-free.
     #[inline]
     pub(crate) fn entry(&self, block: u64) -> Option<Entry> {
-        let h = hash(block);
-        let (i, mask) = self.filter_shape.probe_hash(h);
-        if !filter_word_has(&self.filter, i, mask) {
-            return None;
-        }
-        self.index.get(h, block).map(Entry::from_raw)
+        self.candidate(block).and_then(|c| self.indexed(c))
+    }
+
+    /// `block` with its hash if the filter says it may have an entry (`None`: it has none).
+    #[inline(always)]
+    fn candidate(&self, block: u64) -> Option<Candidate> {
+        let hash = hash(block);
+        let (i, mask) = self.filter_shape.probe_hash(hash);
+        filter_word_has(&self.filter, i, mask).then_some(Candidate { block, hash })
+    }
+
+    /// The entry of a block the filter let through, from the index.
+    #[inline(always)]
+    fn indexed(&self, c: Candidate) -> Option<Entry> {
+        self.index.get(c.hash, c.block).map(Entry::from_raw)
     }
 
     /// The entry of main block `block` as the tree has it (for `lookup_benchmark`'s
@@ -315,13 +324,9 @@ impl RemapTable {
         let first = sector >> block_shift;
         let last = (sector + u64::from(sectors) - 1) >> block_shift;
         if first == last {
-            let hash = hash(first);
-            let (i, mask) = self.filter_shape.probe_hash(hash);
-            return if filter_word_has(&self.filter, i, mask) {
-                Filtered::Block(Candidate { block: first, hash })
-            } else {
-                Filtered::Clear
-            };
+            return self
+                .candidate(first)
+                .map_or(Filtered::Clear, Filtered::Block);
         }
         if self.none_in(first, last) {
             Filtered::Clear
@@ -366,8 +371,14 @@ impl RemapTable {
         access: Access,
     ) -> Route {
         debug_assert_eq!(c.block, sector >> block_shift);
-        let entry = self.index.get(c.hash, c.block).map(Entry::from_raw);
-        route::route_block(sector, sectors, block_shift, access, c.block, entry)
+        route::route_block(
+            sector,
+            sectors,
+            block_shift,
+            access,
+            c.block,
+            self.indexed(c),
+        )
     }
 
     /// Whether no block in `first..=last` has an entry. `false` may be wrong (a false
@@ -978,13 +989,6 @@ fn filter_word_has(words: &[Atomic<u64>], i: usize, mask: u64) -> bool {
 }
 
 impl Lookup for RemapTable {
-    /// The index alone: the callers of `route::route` asked the filter first (and a block
-    /// without an entry is simply not in the index).
-    #[inline]
-    fn get(&self, block: u64) -> Option<Entry> {
-        self.index.get(hash(block), block).map(Entry::from_raw)
-    }
-
     fn first_in(&self, from: u64, last: u64) -> Option<(u64, Entry)> {
         if from == last {
             // One block: the filter and the index.

@@ -15,8 +15,9 @@
 //! here). The hash is the index's (`index.rs`): a lookup computes it once. Bits are only
 //! ever set, never cleared: a removed entry leaves its bits behind (a false positive, which
 //! costs an index probe or a tree walk and is never wrong); a filter that has taken far more
-//! keys than it was sized for is filled with ones ([`FilterShape::saturates_after`]). False positives: ~0.8% at 16 bits per entry, ~0.45%
-//! at 21 (100,000 entries, whose filter rounds up to 2 Mbit; the test below measures it);
+//! keys than it was sized for is filled with ones ([`FilterShape::saturates_after`]). False
+//! positives: ~0.8% at 16 bits per entry, ~0.45% at 21 (100,000 entries, whose filter
+//! rounds up to 2 Mbit; the test below measures it);
 //! the rate rises slowly past the capacity the filter was sized for, and a filter with
 //! every bit set is as good as none.
 

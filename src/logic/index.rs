@@ -10,7 +10,8 @@
 //!
 //! It is an open-addressing table with linear probing: `1 << shift` slots of a key (main
 //! block) and a value (`Entry::to_raw`, or [`NO_VALUE`]); a key lives in the first slot
-//! from its home (`hash >> (64 - shift)`) on that holds it or is empty. Lock-free readers
+//! from its home ([`IndexShape::home`]: `shift` bits of the hash) on that holds it or is
+//! empty. Lock-free readers
 //! run while one writer (the table's writer lock) changes it, under these rules, which this
 //! file's functions and the kernel's slot array (`src/index.rs`) follow:
 //!
@@ -111,8 +112,19 @@ impl IndexShape {
     /// Mask of a slot number.
     #[inline]
     pub fn mask(&self) -> usize {
-        // `shift` is within 6..=40 (type invariant).
+        // `shift` is within 6..=26 (type invariant).
         1usize.wrapping_shl(self.shift).wrapping_sub(1)
+    }
+}
+
+/// Whether a store of a key that a probe found at `place` (see [`place`]) must rebuild the
+/// array first: the key has no slot yet and taking one would make more than
+/// [`IndexShape::grow_at`] of the `used` slots hold a key (or no slot is empty at all).
+pub fn must_grow(shape: IndexShape, place: Option<Place>, used: u64) -> bool {
+    match place {
+        Some(Place::Held(_)) => false,
+        Some(Place::Empty(_)) => used >= shape.grow_at(),
+        None => true,
     }
 }
 
@@ -212,7 +224,6 @@ mod tests {
         slots: Vec<(Cell<u64>, Cell<u64>)>,
         used: u64,
         live: u64,
-        rebuilds: u32,
     }
 
     impl Slots for Index {
@@ -247,26 +258,22 @@ mod tests {
                     .collect(),
                 used: 0,
                 live: 0,
-                rebuilds: 0,
             }
         }
 
         /// The kernel's `reserve` then `store`.
         fn set(&mut self, key: u64, value: Option<u64>) {
             let h = hash(key);
-            let held = matches!(place(self, h, key), Some(Place::Held(_)));
-            if value.is_some() && !held && self.used + 1 > self.shape.grow_at() {
+            if value.is_some() && must_grow(self.shape, place(self, h, key), self.used) {
                 let new = Index::with_shape(IndexShape::for_live(self.live + 1).unwrap());
                 // In two pieces, as the kernel copies (a few thousand slots at a time).
                 let half = self.shape.slots() / 2;
                 let n = copy_live(self, &new, 0..half).unwrap()
                     + copy_live(self, &new, half..self.shape.slots()).unwrap();
                 assert_eq!(n, self.live);
-                let rebuilds = self.rebuilds + 1;
                 *self = Index {
                     used: n,
                     live: n,
-                    rebuilds,
                     ..new
                 };
             }
